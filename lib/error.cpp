@@ -69,6 +69,21 @@ std::string_view errno_name(int errnum) noexcept {
     case EINPROGRESS: return "EINPROGRESS";
     case ECANCELED: return "ECANCELED";
     case EOWNERDEAD: return "EOWNERDEAD";
+    // io_uring's own answers: EBADFD for a ring set up disabled (R_DISABLED) and not yet
+    // enabled, ENOTTY/ENXIO for a descriptor that is no ring, ESHUTDOWN for a closed socket.
+    case EBADFD: return "EBADFD";
+    case ENOTTY: return "ENOTTY";
+    case ESHUTDOWN: return "ESHUTDOWN";
+    case EHOSTDOWN: return "EHOSTDOWN";
+    case ENOEXEC: return "ENOEXEC";
+    case EDOM: return "EDOM";
+    case EDEADLK: return "EDEADLK";
+    case ENOLCK: return "ENOLCK";
+    case ESTALE: return "ESTALE";
+    case EDQUOT: return "EDQUOT";
+    case EPROTO: return "EPROTO";
+    case EBADMSG: return "EBADMSG";
+    case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
     default: return "E?";
     }
 }

@@ -13,6 +13,11 @@
 namespace tram {
 namespace {
 
+// Its address identifies the calling thread. Registered ring fds live in a per-thread table
+// (the kernel's io_uring_task), so an index is only meaningful to the thread that registered
+// it: in another thread it names nothing (EINVAL, EBADF) or, worse, another ring.
+thread_local const char this_thread_marker = 0;
+
 std::string setup_failure_detail(int err, const ring_options& options, setup_flags flags) {
     switch (err) {
     case ENOSYS:
@@ -78,7 +83,16 @@ ring::ring(const ring_options& options) : flags_(options.flags) {
     if (options.register_ring_fd) register_ring_fd();
 }
 
-ring::~ring() = default;
+ring::~ring() {
+    // The registered-ring table holds its own reference to the ring: without this, the ring
+    // (its memory, SQPOLL thread and registered resources) would live on until the thread
+    // exits, and its slot, one of 16, would stay taken.
+    if (const auto index = registered_index()) {
+        io_uring_rsrc_update update{};
+        update.offset = *index;
+        (void)sys::io_uring_register(fd_.get(), IORING_UNREGISTER_RING_FDS, &update, 1);
+    }
+}
 
 void ring::map_rings(const io_uring_params& p) {
     const bool sqe128 = flags_.contains(setup_flag::sqe128);
@@ -137,17 +151,24 @@ void ring::register_ring_fd() noexcept {
     if (sys::io_uring_register(fd_.get(), IORING_REGISTER_RING_FDS, &update, 1) == 1) {
         enter_fd_ = static_cast<int>(update.offset);
         enter_flags_ = IORING_ENTER_REGISTERED_RING;
+        registered_by_ = &this_thread_marker;
     }
 }
 
 std::optional<unsigned> ring::registered_index() const noexcept {
-    if (enter_flags_ & IORING_ENTER_REGISTERED_RING) return static_cast<unsigned>(enter_fd_);
+    if ((enter_flags_ & IORING_ENTER_REGISTERED_RING) && registered_by_ == &this_thread_marker) {
+        return static_cast<unsigned>(enter_fd_);
+    }
     return std::nullopt;
 }
 
 int ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg,
                 std::size_t arg_size) noexcept {
-    return sys::io_uring_enter(enter_fd_, to_submit, min_complete, flags | enter_flags_, arg, arg_size);
+    if (registered_by_ == &this_thread_marker) [[likely]] {
+        return sys::io_uring_enter(enter_fd_, to_submit, min_complete, flags | enter_flags_, arg,
+                                   arg_size);
+    }
+    return sys::io_uring_enter(fd_.get(), to_submit, min_complete, flags, arg, arg_size);
 }
 
 namespace {

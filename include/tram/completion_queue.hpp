@@ -106,10 +106,13 @@ public:
         : cq_(&cq), waiter_(waiter), head_(cq.head()), tail_(head_) {}
     completion_range(const completion_range&) = delete;
     completion_range& operator=(const completion_range&) = delete;
-    ~completion_range() { cq_->store_head(head_); }
+    /// Hands back the completions seen, including the current one when the loop was left
+    /// with `break` (or an exception) while holding it.
+    ~completion_range() { cq_->store_head(begun_ && head_ != tail_ ? head_ + 1 : head_); }
 
     /// Starts the iteration; call once.
     [[nodiscard]] iterator begin() {
+        begun_ = true;
         fetch();
         return iterator(this);
     }
@@ -129,6 +132,9 @@ private:
     unsigned tail_;
     completion current_{};
     bool done_ = false;
+    // After begin(), head_ != tail_ exactly when current_ holds the CQE at head_: the one the
+    // loop body is looking at, consumed even if the loop is left before `++`.
+    bool begun_ = false;
 };
 
 } // namespace tram

@@ -45,7 +45,8 @@ public:
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
     [[nodiscard]] setup_flags flags() const noexcept { return flags_; }
     [[nodiscard]] tram::features features() const noexcept { return features_; }
-    /// The ring fd's index in its own registered-ring table, if it was registered.
+    /// The ring fd's index in its own registered-ring table, if it was registered. The table
+    /// belongs to the thread that set the ring up: other threads enter through the plain fd.
     [[nodiscard]] std::optional<unsigned> registered_index() const noexcept;
 
     /// Publishes the prepared SQEs and tells the kernel about them (with SQPOLL only when the
@@ -91,6 +92,8 @@ private:
     tram::features features_;
     int enter_fd_ = -1;       // the registered index, or the fd itself
     unsigned enter_flags_ = 0; // IORING_ENTER_REGISTERED_RING when registered
+    // The thread whose registered-ring table holds enter_fd_ (an address unique to it).
+    const void* registered_by_ = nullptr;
 };
 
 } // namespace tram
