@@ -1,0 +1,220 @@
+// Awaitable io_uring operations: the SQE is prepared straight into the ring from
+// await_suspend, and the operation's state lives in the awaiter, in the coroutine frame.
+#pragma once
+
+#include <tram/driver.hpp>
+#include <tram/io_result.hpp>
+#include <tram/task.hpp>
+
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <coroutine>
+#include <optional>
+#include <stop_token>
+#include <utility>
+
+namespace tram {
+
+/// Base of every awaitable single-SQE operation. `Derived` provides
+/// `void prepare(io_uring_sqe&)`, called once the operation may start, and may keep in itself
+/// whatever memory the kernel reads or writes (it lives until the last CQE has arrived).
+///
+/// Outcome: `co_await` gives an `io_result`. A stop request on the awaiting coroutine's stop
+/// token cancels the operation in the kernel (IORING_OP_ASYNC_CANCEL), and the coroutine
+/// resumes only when the operation's CQE has arrived: with `cancelled()` if the cancellation
+/// won, with the real result if the operation completed first.
+template <typename Derived>
+class io_awaiter : private detail::operation_base {
+public:
+    io_awaiter() noexcept : operation_base(&on_complete, &on_start, &on_cancel) {}
+    io_awaiter(io_awaiter&& other) noexcept
+        : operation_base(&on_complete, &on_start, &on_cancel)
+        , stop_(std::move(other.stop_))
+        , timeout_(other.timeout_)
+        , has_timeout_(other.has_timeout_) {
+        assert(other.state_ == state::idle && "an operation cannot move once awaited");
+    }
+    ~io_awaiter() { assert(state_ != state::in_flight && "destroyed with its operation in flight"); }
+
+    /// Ends the operation with `timed_out()` if it has not completed after `timeout`, through
+    /// a linked IORING_OP_LINK_TIMEOUT (no timer of our own, no extra system call).
+    Derived& with_timeout(std::chrono::nanoseconds timeout) & noexcept {
+        set_timeout(timeout);
+        return derived();
+    }
+    Derived&& with_timeout(std::chrono::nanoseconds timeout) && noexcept {
+        set_timeout(timeout);
+        return std::move(derived());
+    }
+    /// Observes `token` instead of the awaiting coroutine's stop token.
+    Derived&& with_stop_token(std::stop_token token) && noexcept {
+        stop_ = std::move(token);
+        explicit_stop_ = true;
+        return std::move(derived());
+    }
+
+    bool await_ready() const noexcept { return false; }
+
+    template <typename Promise>
+    bool await_suspend(std::coroutine_handle<Promise> waiter) {
+        driver_ = current_driver();
+        assert(driver_ != nullptr && "an I/O operation needs a running tram::driver");
+        waiter_ = waiter;
+        if (!explicit_stop_) stop_ = detail::stop_token_of(waiter);
+        if (stop_.stop_requested()) {
+            result_ = io_result(-ECANCELED);
+            return false;
+        }
+        if (driver_->acquire_slot(*this)) {
+            submit();
+        } else {
+            state_ = state::waiting_slot;
+        }
+        // Registered after the SQE exists, so that a stop request always finds something to
+        // cancel (the callback runs at once if the stop was requested in between).
+        if (stop_.stop_possible()) stop_callback_.emplace(stop_, canceller{this});
+        return true;
+    }
+
+    io_result await_resume() noexcept {
+        // Destroying the callback waits for one that is running on another thread; after it,
+        // no new cancel request can be posted, and a pending one is withdrawn.
+        stop_callback_.reset();
+        if (remote_cancel_posted_.load(std::memory_order_acquire)) driver_->withdraw_cancel(*this);
+        state_ = state::idle;
+        return result_;
+    }
+
+protected:
+    [[nodiscard]] Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+    [[nodiscard]] tram::driver& driver() const noexcept { return *driver_; }
+
+private:
+    enum class state : unsigned char { idle, waiting_slot, in_flight, completed };
+
+    struct canceller {
+        io_awaiter* self;
+        void operator()() const noexcept { self->request_cancel(); }
+    };
+
+    void set_timeout(std::chrono::nanoseconds timeout) noexcept {
+        const auto ns = std::max<std::chrono::nanoseconds::rep>(timeout.count(), 0);
+        timeout_ = {ns / 1'000'000'000, ns % 1'000'000'000};
+        has_timeout_ = true;
+    }
+
+    void submit() {
+        if (has_timeout_) {
+            // The op and its LINK_TIMEOUT must reach the kernel in one batch, hence one range.
+            sqe_range sqes = driver_->get_sqes(2);
+            derived().prepare(sqes[0]);
+            set_user_data(sqes[0], user_data());
+            prep_link_timeout(sqes[1], &timeout_);
+            set_user_data(sqes[1], user_data(detail::link_timeout_tag));
+            sqes.link();
+            pending_cqes_ = 2;
+        } else {
+            io_uring_sqe& sqe = driver_->get_sqe();
+            derived().prepare(sqe);
+            set_user_data(sqe, user_data());
+            pending_cqes_ = 1;
+        }
+        state_ = state::in_flight;
+    }
+
+    void request_cancel() noexcept {
+        if (!driver_->on_driver_thread()) {
+            remote_cancel_posted_.store(true, std::memory_order_release);
+            driver_->post_cancel(*this);
+            return;
+        }
+        cancel_here();
+    }
+
+    void cancel_here() noexcept {
+        switch (state_) {
+        case state::waiting_slot:
+            driver_->forget_waiting(*this);
+            result_ = io_result(-ECANCELED);
+            complete();
+            break;
+        case state::in_flight:
+            cancel_requested_ = true;
+            driver_->cancel(user_data());
+            break;
+        default:
+            break; // completed already: nothing to cancel
+        }
+    }
+
+    void complete() noexcept {
+        state_ = state::completed;
+        driver_->schedule(waiter_);
+    }
+
+    static void on_start(operation_base& base) noexcept {
+        static_cast<io_awaiter&>(base).submit();
+    }
+    static void on_cancel(operation_base& base) noexcept {
+        static_cast<io_awaiter&>(base).cancel_here();
+    }
+    static void on_complete(operation_base& base, const completion& c) noexcept {
+        auto& self = static_cast<io_awaiter&>(base);
+        if ((c.user_data & detail::user_data_tag_mask) == detail::link_timeout_tag) {
+            self.timed_out_ = c.result == -ETIME;
+        } else {
+            self.result_ = io_result(c.result, c.flags);
+        }
+        if (--self.pending_cqes_ > 0) return;
+        // Ops interrupted in an async worker report EINTR rather than ECANCELED.
+        const bool interrupted = self.result_.raw() == -ECANCELED || self.result_.raw() == -EINTR;
+        if (interrupted && self.timed_out_) {
+            self.result_ = io_result(-ETIME);
+        } else if (interrupted && self.cancel_requested_) {
+            self.result_ = io_result(-ECANCELED);
+        }
+        self.driver_->release_slot();
+        self.complete();
+    }
+
+    tram::driver* driver_ = nullptr;
+    std::coroutine_handle<> waiter_;
+    std::stop_token stop_;
+    std::optional<std::stop_callback<canceller>> stop_callback_;
+    std::atomic<bool> remote_cancel_posted_{false};
+    io_result result_;
+    __kernel_timespec timeout_{};
+    state state_ = state::idle;
+    unsigned char pending_cqes_ = 0;
+    bool has_timeout_ = false;
+    bool timed_out_ = false;
+    bool cancel_requested_ = false;
+    bool explicit_stop_ = false;
+};
+
+/// An operation prepared by a callable `prep(io_uring_sqe&)`. Memory the kernel uses must
+/// outlive the co_await, which it does when it lives in the awaiting coroutine.
+template <typename Prep>
+class io_operation final : public io_awaiter<io_operation<Prep>> {
+public:
+    explicit io_operation(Prep prep) noexcept(std::is_nothrow_move_constructible_v<Prep>)
+        : prep_(std::move(prep)) {}
+    void prepare(io_uring_sqe& sqe) noexcept { prep_(sqe); }
+
+private:
+    Prep prep_;
+};
+
+/// `co_await make_operation([&](io_uring_sqe& sqe) { prep_read(sqe, fd, buf, 0); })`.
+template <typename Prep>
+[[nodiscard]] io_operation<std::decay_t<Prep>> make_operation(Prep&& prep) {
+    return io_operation<std::decay_t<Prep>>(std::forward<Prep>(prep));
+}
+
+/// IORING_OP_NOP through the driver: the cost of one round trip through the ring.
+[[nodiscard]] inline auto nop() {
+    return make_operation([](io_uring_sqe& sqe) noexcept { prep_nop(sqe); });
+}
+
+} // namespace tram

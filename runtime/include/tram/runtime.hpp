@@ -1,0 +1,13 @@
+// Everything of tram's runtime layer in one include.
+#pragma once
+
+#include <tram/driver.hpp>
+#include <tram/io_result.hpp>
+#include <tram/operation.hpp>
+#include <tram/run.hpp>
+#include <tram/spawn.hpp>
+#include <tram/task.hpp>
+#include <tram/timer.hpp>
+#include <tram/when_all.hpp>
+#include <tram/when_any.hpp>
+#include <tram/yield.hpp>

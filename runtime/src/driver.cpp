@@ -1,0 +1,314 @@
+#include <tram/driver.hpp>
+#include <tram/error.hpp>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <poll.h>
+
+namespace tram {
+namespace {
+
+thread_local driver* current = nullptr;
+
+// Sets the thread's current driver for the length of a scope.
+class current_scope {
+public:
+    explicit current_scope(driver* d) noexcept : previous_(std::exchange(current, d)) {}
+    current_scope(const current_scope&) = delete;
+    current_scope& operator=(const current_scope&) = delete;
+    ~current_scope() { current = previous_; }
+
+private:
+    driver* previous_;
+};
+
+bool is_setup_rejection(const error& e) noexcept { return e.errnum() == EINVAL; }
+
+} // namespace
+
+driver* current_driver() noexcept { return current; }
+
+tram::ring driver::make_ring(const driver_options& options) {
+    ring_options ro;
+    ro.entries = options.entries;
+    ro.cq_entries = options.cq_entries != 0 ? options.cq_entries : options.entries * 4;
+    ro.attach_wq_fd = options.attach_wq_fd;
+    if (options.sqpoll) {
+        ro.flags = setup_flag::sqpoll | setup_flag::single_issuer;
+        ro.sq_thread_idle = options.sqpoll_idle;
+        try {
+            return tram::ring(ro);
+        } catch (const error& e) {
+            if (!is_setup_rejection(e)) throw;
+        }
+        ro.flags = setup_flag::sqpoll; // before 6.0, SQPOLL and SINGLE_ISSUER do not mix
+        return tram::ring(ro);
+    }
+    // From the best the kernel may offer to what every kernel has. DEFER_TASKRUN (6.1) runs
+    // completion work only when we enter the kernel, in a batch, and never interrupts the
+    // thread; COOP_TASKRUN (5.19) at least avoids interrupting it with an IPI; TASKRUN_FLAG
+    // tells us when an enter is needed to see completions; SUBMIT_ALL (5.18) keeps a bad SQE
+    // from stopping the rest of a batch.
+    const setup_flags candidates[] = {
+        setup_flag::single_issuer | setup_flag::defer_taskrun | setup_flag::taskrun_flag |
+            setup_flag::submit_all,
+        setup_flag::single_issuer | setup_flag::coop_taskrun | setup_flag::taskrun_flag |
+            setup_flag::submit_all,
+        setup_flag::coop_taskrun | setup_flag::taskrun_flag | setup_flag::submit_all,
+        setup_flag::submit_all,
+        setup_flags{},
+    };
+    for (setup_flags flags : candidates) {
+        if (options.pollable && flags.contains(setup_flag::defer_taskrun)) continue;
+        ro.flags = flags;
+        try {
+            return tram::ring(ro);
+        } catch (const error& e) {
+            if (!is_setup_rejection(e) || flags.empty()) throw;
+        }
+    }
+    throw_error(EINVAL, "driver", "no ring setup was accepted");
+}
+
+driver::driver(const driver_options& options)
+    : ring_(make_ring(options))
+    , owner_(std::this_thread::get_id())
+    , in_flight_limit_(std::max(1U, ring_.cq().capacity() / 2))
+    , previous_current_(std::exchange(current, this)) {
+    ready_.reserve(256);
+    next_ready_.reserve(256);
+    const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) throw_error(errno, "eventfd", "creating the driver's wake-up descriptor");
+    wake_fd_.reset(fd);
+}
+
+driver::~driver() {
+    drain();
+    if (current == this) current = previous_current_;
+}
+
+bool driver::has_pending_work() const noexcept {
+    return !next_ready_.empty() || ring_.sq().unpublished() > 0 || ring_.cq().ready() > 0;
+}
+
+void driver::run_turn(bool may_block) {
+    current_scope scope(this);
+    ++stats_.turns;
+    take_remote_cancels();
+    enter_kernel(may_block && next_ready_.empty());
+    reap();
+    run_ready();
+    if (unhandled_) std::rethrow_exception(std::exchange(unhandled_, nullptr));
+}
+
+void driver::run_ready() {
+    // Only what was ready when the turn began runs now; what it makes ready runs next turn,
+    // so that a coroutine that keeps yielding cannot starve the ring.
+    ready_.swap(next_ready_);
+    for (std::coroutine_handle<> h : ready_) h.resume();
+    ready_.clear();
+}
+
+void driver::enter_kernel(bool may_wait) {
+    submission_queue& sq = ring_.sq();
+    const unsigned to_submit = sq.flush();
+    const bool sqpoll = ring_.flags().contains(setup_flag::sqpoll);
+    // Wait only when there is something to wait for and nothing else to do.
+    const bool wait = may_wait && ring_.cq().ready() == 0 && (in_flight_ > 0 || wake_poll_armed_);
+    const bool flush = sq.taskrun() || sq.cq_overflow();
+
+    unsigned flags = 0;
+    if (wait || flush) flags |= IORING_ENTER_GETEVENTS;
+    if (sqpoll) {
+        if (to_submit > 0 && sq.need_wakeup()) flags |= IORING_ENTER_SQ_WAKEUP;
+    }
+    const bool needed = (!sqpoll && to_submit > 0) || flags != 0;
+    if (!needed) return;
+
+    ++stats_.enters;
+    if (wait) ++stats_.waits;
+    const int r = ring_.enter(sqpoll ? 0 : to_submit, wait ? 1 : 0, flags);
+    if (r >= 0) {
+        stats_.sqes_submitted += sqpoll ? to_submit : static_cast<unsigned>(r);
+        return;
+    }
+    switch (-r) {
+    case EINTR:  // a signal: the turn goes on, the next one enters again
+    case EAGAIN: // the kernel is short of memory for requests: reap, then retry
+    case EBUSY:  // the CQ overflow list is full: reaping makes room
+        return;
+    case EBADR:
+        throw_error(EBADR, "io_uring_enter",
+                    "the kernel dropped completions because the CQ overflowed (no NODROP)");
+    default:
+        throw_error(-r, "io_uring_enter");
+    }
+}
+
+void driver::reap() {
+    for (const completion& c : ring_.completions()) {
+        ++stats_.cqes_reaped;
+        dispatch(c);
+    }
+}
+
+void driver::dispatch(const completion& c) noexcept {
+    if (c.user_data == 0) return; // a cancel request's own CQE
+    auto* op = reinterpret_cast<detail::operation_base*>(c.user_data & ~detail::user_data_tag_mask);
+    op->on_complete_(*op, c);
+}
+
+io_uring_sqe& driver::get_sqe() {
+    for (;;) {
+        if (io_uring_sqe* sqe = ring_.sq().get_sqe()) return *sqe;
+        enter_kernel(false);
+    }
+}
+
+sqe_range driver::get_sqes(unsigned count) {
+    for (;;) {
+        if (auto range = ring_.sq().reserve(count)) return *range;
+        if (count > ring_.sq().capacity()) {
+            throw_error(EINVAL, "driver::get_sqes", "more SQEs than the SQ holds");
+        }
+        enter_kernel(false);
+    }
+}
+
+bool driver::acquire_slot(detail::operation_base& op) noexcept {
+    if (in_flight_ < in_flight_limit_ && waiting_head_ == nullptr) {
+        ++in_flight_;
+        return true;
+    }
+    op.next_waiting_ = nullptr;
+    (waiting_tail_ ? waiting_tail_->next_waiting_ : waiting_head_) = &op;
+    waiting_tail_ = &op;
+    return false;
+}
+
+void driver::release_slot() noexcept {
+    --in_flight_;
+    if (waiting_head_ == nullptr || shutting_down_) return;
+    detail::operation_base* op = waiting_head_;
+    waiting_head_ = op->next_waiting_;
+    if (waiting_head_ == nullptr) waiting_tail_ = nullptr;
+    ++in_flight_;
+    op->on_start_(*op);
+}
+
+bool driver::forget_waiting(detail::operation_base& op) noexcept {
+    detail::operation_base* prev = nullptr;
+    for (auto* it = waiting_head_; it != nullptr; prev = it, it = it->next_waiting_) {
+        if (it != &op) continue;
+        (prev ? prev->next_waiting_ : waiting_head_) = it->next_waiting_;
+        if (waiting_tail_ == it) waiting_tail_ = prev;
+        return true;
+    }
+    return false;
+}
+
+void driver::cancel(std::uint64_t user_data) {
+    io_uring_sqe& sqe = get_sqe();
+    prep_cancel(sqe, user_data);
+    set_user_data(sqe, std::uint64_t{0});
+}
+
+void driver::post_cancel(detail::operation_base& op) {
+    {
+        std::lock_guard lock(remote_mutex_);
+        remote_cancels_.push_back(&op);
+    }
+    wake();
+}
+
+void driver::withdraw_cancel(detail::operation_base& op) noexcept {
+    std::lock_guard lock(remote_mutex_);
+    std::erase(remote_cancels_, &op);
+}
+
+void driver::take_remote_cancels() {
+    if (!wake_poll_armed_) arm_wake_poll();
+    {
+        std::lock_guard lock(remote_mutex_);
+        if (remote_cancels_.empty()) return;
+        taken_cancels_.swap(remote_cancels_);
+    }
+    // Safe without the lock: an operation withdraws its request under the lock before it is
+    // destroyed, and operations complete only on this thread, not during this loop.
+    for (detail::operation_base* op : taken_cancels_) op->on_cancel_(*op);
+    taken_cancels_.clear();
+}
+
+void driver::wake() noexcept {
+    const std::uint64_t one = 1;
+    // EAGAIN means the counter is saturated: a wake-up is pending anyway.
+    (void)!::write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void driver::wake_poll::on_complete(operation_base& self, const completion& c) noexcept {
+    // The poll carries no work: the loop turn it causes is the point. If the kernel ends it
+    // (no MORE flag), the next turn arms it again.
+    if (!c.more()) *static_cast<wake_poll&>(self).armed_ = false;
+}
+
+void driver::arm_wake_poll() {
+    if (shutting_down_) return;
+    io_uring_sqe& sqe = get_sqe();
+    prep_poll_multishot(sqe, wake_fd_.get(), POLLIN);
+    set_user_data(sqe, wake_op_.user_data());
+    wake_poll_armed_ = true;
+}
+
+void driver::report_unhandled(std::exception_ptr e) noexcept {
+    if (!unhandled_) unhandled_ = std::move(e);
+}
+
+void driver::adopt(detail::detached_link& link) noexcept {
+    link.prev_ = nullptr;
+    link.next_ = detached_;
+    if (detached_ != nullptr) detached_->prev_ = &link;
+    detached_ = &link;
+}
+
+void driver::release(detail::detached_link& link) noexcept {
+    (link.prev_ ? link.prev_->next_ : detached_) = link.next_;
+    if (link.next_ != nullptr) link.next_->prev_ = link.prev_;
+    link.prev_ = link.next_ = nullptr;
+}
+
+bool driver::idle() const noexcept {
+    return next_ready_.empty() && in_flight_ == 0 && waiting_head_ == nullptr &&
+           ring_.sq().unpublished() == 0;
+}
+
+void driver::drain() {
+    shutting_down_ = true;
+    current_scope scope(this);
+    waiting_head_ = waiting_tail_ = nullptr;
+    // Cancel everything still in flight, wake-up poll included, and wait for the last CQE of
+    // each: until then the kernel may still write into memory that the frames below own.
+    io_uring_sqe& sqe = get_sqe();
+    prep_cancel_any(sqe);
+    sqe.cancel_flags |= IORING_ASYNC_CANCEL_ALL;
+    set_user_data(sqe, std::uint64_t{0});
+    while (in_flight_ > 0 || wake_poll_armed_) {
+        enter_kernel(true);
+        reap();
+    }
+    // One more turn with nothing to wait for: submits nothing new, reaps stragglers.
+    enter_kernel(false);
+    reap();
+    ready_.clear();
+    next_ready_.clear();
+    // Destroying a frame destroys the tasks it awaits, and their frames, down the chain.
+    while (detached_ != nullptr) {
+        detail::detached_link* link = detached_;
+        release(*link);
+        link->frame_.destroy();
+    }
+}
+
+} // namespace tram
