@@ -216,6 +216,14 @@ void driver::cancel(std::uint64_t user_data) {
     set_user_data(sqe, std::uint64_t{0});
 }
 
+void driver::close_detached(int fd) {
+    io_uring_sqe& sqe = get_sqe();
+    prep_close(sqe, fd);
+    // No CQE needed: nothing waits for it, and it must not count against the in-flight cap.
+    add_flags(sqe, sqe_flag::cqe_skip_success);
+    set_user_data(sqe, std::uint64_t{0});
+}
+
 void driver::post_cancel(detail::operation_base& op) {
     {
         std::lock_guard lock(remote_mutex_);

@@ -165,6 +165,10 @@ public:
     void post_cancel(detail::operation_base& op);
     /// Removes a request of `post_cancel` that has not been carried out yet.
     void withdraw_cancel(detail::operation_base& op) noexcept;
+    /// Closes `fd` through the ring, without waiting for the result: for destructors, which
+    /// must not block the loop. Errors of such a close are not reported (use an awaited close
+    /// for that).
+    void close_detached(int fd);
     /// Wakes the driver from another thread (one eventfd write).
     void wake() noexcept;
     /// True on the thread that owns this driver.
