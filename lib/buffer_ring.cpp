@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <string>
 
 namespace tram {
@@ -38,8 +39,17 @@ buffer_ring::~buffer_ring() {
     (void)ring_->register_raw(IORING_UNREGISTER_PBUF_RING, &reg, 1);
 }
 
+// The kernel's layout: the descriptors start at offset 0, the tail overlays the `resv` field of
+// the first one.
+static_assert(offsetof(io_uring_buf_ring, tail) == 14 && sizeof(io_uring_buf) == 16);
+
 void buffer_ring::stage(std::uint16_t id) noexcept {
-    io_uring_buf& buf = br_->bufs[tail_ & (count_ - 1)];
+    // Not `br_->bufs`: the UAPI header declares it with __DECLARE_FLEX_ARRAY, which puts an
+    // empty struct before the array; an empty struct is 0 bytes in C but 1 byte in C++, so in
+    // C++ `bufs` starts 8 bytes late and every descriptor would land where the kernel does
+    // not look (recv then fails with ENOBUFS).
+    auto* bufs = reinterpret_cast<io_uring_buf*>(ring_memory_.data());
+    io_uring_buf& buf = bufs[tail_ & (count_ - 1)];
     buf.addr = reinterpret_cast<std::uintptr_t>(buffer(id).data());
     buf.len = static_cast<std::uint32_t>(buffer_size_);
     buf.bid = id;
