@@ -16,7 +16,10 @@ namespace {
 // Its address identifies the calling thread. Registered ring fds live in a per-thread table
 // (the kernel's io_uring_task), so an index is only meaningful to the thread that registered
 // it: in another thread it names nothing (EINVAL, EBADF) or, worse, another ring.
-thread_local const char this_thread_marker = 0;
+// initial-exec: libtram is built position-independent, where a thread_local is otherwise
+// reached through __tls_get_addr, which makes every ring::enter save and restore six registers
+// around it; initial-exec is one %fs-relative load (a byte of static TLS, also when dlopen'ed).
+[[gnu::tls_model("initial-exec")]] thread_local const char this_thread_marker = 0;
 
 std::string setup_failure_detail(int err, const ring_options& options, setup_flags flags) {
     switch (err) {
@@ -244,7 +247,7 @@ void completion_queue::set_eventfd_enabled(bool enabled) noexcept {
     flags.store(v, std::memory_order_relaxed);
 }
 
-void completion_range::fetch() {
+void completion_range::refill() {
     for (;;) {
         if (head_ != tail_) {
             current_ = cq_->copy(head_);

@@ -103,7 +103,7 @@ public:
     };
 
     completion_range(completion_queue& cq, ring* waiter) noexcept
-        : cq_(&cq), waiter_(waiter), head_(cq.head()), tail_(head_) {}
+        : cq_(&cq), waiter_(waiter), head_(cq.head()), tail_(cq.load_tail()) {}
     completion_range(const completion_range&) = delete;
     completion_range& operator=(const completion_range&) = delete;
     /// Hands back the completions seen, including the current one when the loop was left
@@ -124,7 +124,16 @@ private:
         ++head_;
         fetch();
     }
-    void fetch();
+    // Inline for the common case, a completion already known to be there; `refill` (out of
+    // line) looks at the tail again and, for a blocking range, waits.
+    void fetch() {
+        if (head_ != tail_) {
+            current_ = cq_->copy(head_);
+            return;
+        }
+        refill();
+    }
+    void refill();
 
     completion_queue* cq_;
     ring* waiter_; // null: do not wait
