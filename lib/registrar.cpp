@@ -21,8 +21,8 @@ std::string registration_detail(int err, const char* what) {
     }
     if (err == EBUSY) return std::string(what) + ": a table of this kind is already registered";
     if (err == EEXIST) {
-        return std::string(what) + ": called from a thread other than the ring's submitter "
-                                   "(SINGLE_ISSUER)";
+        return std::string(what) + ": refused (EEXIST): already registered, or called from a "
+                                   "thread other than the ring's submitter with SINGLE_ISSUER";
     }
     return std::string(what);
 }

@@ -54,7 +54,9 @@ public:
     [[nodiscard]] int submit() noexcept;
     /// `submit()`, then waits until at least `want` completions are in the CQ.
     [[nodiscard]] int submit_and_wait(unsigned want) noexcept;
-    /// `submit()`, then waits for `want` completions or until `timeout` passes (-ETIME).
+    /// `submit()`, then waits for `want` completions or until `timeout` passes. Returns -ETIME
+    /// when the time ran out and nothing was submitted; when SQEs were submitted the kernel
+    /// reports their count even if the wait then timed out, so check `cq().ready()`.
     /// Needs IORING_FEAT_EXT_ARG (5.11); returns -EOPNOTSUPP without it.
     [[nodiscard]] int submit_and_wait(unsigned want, std::chrono::nanoseconds timeout) noexcept;
     /// io_uring_enter(2) as it is, using the registered ring index when there is one.

@@ -416,7 +416,9 @@ inline void prep_cancel_fd(io_uring_sqe& sqe, file_ref file, bool all = false) n
     sqe.cancel_flags = IORING_ASYNC_CANCEL_FD | (file.fixed() ? IORING_ASYNC_CANCEL_FD_FIXED : 0U) |
                        (all ? IORING_ASYNC_CANCEL_ALL : 0U);
 }
-/// IORING_OP_ASYNC_CANCEL of every op in flight (5.19+).
+/// IORING_OP_ASYNC_CANCEL of one op in flight, whichever the kernel finds first (5.19+);
+/// add IORING_ASYNC_CANCEL_ALL to `cancel_flags` to cancel them all. The result is the number
+/// of ops cancelled (with ALL) or 0, or -ENOENT when nothing was in flight.
 inline void prep_cancel_any(io_uring_sqe& sqe) noexcept {
     detail::prep_rw(sqe, opcode::async_cancel, -1, 0, 0, 0);
     sqe.cancel_flags = IORING_ASYNC_CANCEL_ANY;
