@@ -21,7 +21,7 @@ std::string registration_detail(int err, const char* what) {
     }
     if (err == EBUSY) return std::string(what) + ": a table of this kind is already registered";
     if (err == EEXIST) {
-        return std::string(what) + ": refused (EEXIST): already registered, or called from a "
+        return std::string(what) + ": already registered, or called from a "
                                    "thread other than the ring's submitter with SINGLE_ISSUER";
     }
     return std::string(what);
