@@ -74,13 +74,13 @@ struct ring_options {
     unsigned entries = 256;
     setup_flags flags{};
     /// CQ size (default: twice the SQ size).
-    std::optional<unsigned> cq_entries;
+    std::optional<unsigned> cq_entries{};
     /// SQPOLL: the CPU the poller thread is pinned to.
-    std::optional<unsigned> sq_thread_cpu;
+    std::optional<unsigned> sq_thread_cpu{};
     /// SQPOLL: how long the poller spins without work before it sleeps.
-    std::optional<std::chrono::milliseconds> sq_thread_idle;
+    std::optional<std::chrono::milliseconds> sq_thread_idle{};
     /// Share the async worker pool of the ring with this fd.
-    std::optional<int> attach_wq_fd;
+    std::optional<int> attach_wq_fd{};
     /// Register the ring fd in its own table after setup, so that io_uring_enter(2) skips the
     /// fd lookup (5.18+). Ignored silently where the kernel lacks it.
     bool register_ring_fd = true;

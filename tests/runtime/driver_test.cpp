@@ -1,9 +1,52 @@
+// Tests of runtime/src/driver.cpp: batching, the loop's system calls, cancellation, timeouts,
+// slots, the SQ filling up, embedding, shutdown.
 #include <tram/runtime.hpp>
+
+#include "sockets.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
 using namespace tram;
 using namespace std::chrono_literals;
+
+namespace {
+
+// Reads one byte from `fd` through the ring and reports the result.
+task<io_result> read_one(int fd, std::byte* into) {
+    co_return co_await make_operation([fd, into](io_uring_sqe& sqe) noexcept {
+        prep_read(sqe, fd, std::span(into, 1), current_position);
+    });
+}
+
+auto read_op(int fd, std::byte* into) {
+    return make_operation([fd, into](io_uring_sqe& sqe) noexcept {
+        prep_read(sqe, fd, std::span(into, 1), current_position);
+    });
+}
+
+void write_byte(int fd) {
+    const char c = 'x';
+    REQUIRE(::write(fd, &c, 1) == 1);
+}
+
+// Runs turns until `done` or `max_turns` passed; returns whether `done` became true.
+template <typename Pred>
+bool turn_until(driver& d, Pred done, int max_turns = 10'000) {
+    for (int i = 0; i < max_turns && !done(); ++i) d.run_turn(false);
+    return done();
+}
+
+} // namespace
 
 TEST_CASE("a task awaiting a nop through the driver gets its result") {
     driver d;
@@ -14,9 +57,258 @@ TEST_CASE("a task awaiting a nop through the driver gets its result") {
     CHECK(value == 7);
 }
 
-TEST_CASE("sleep_for waits on the ring") {
+TEST_CASE("a thousand reads prepared in one turn are submitted by one io_uring_enter") {
+    constexpr int count = 1000;
+    driver d(driver_options{.entries = 1024});
+    std::vector<test::fd_pair> pipes;
+    for (int i = 0; i < count; ++i) pipes.push_back(test::make_pipe());
+    std::vector<std::byte> bytes(count);
+    int completed = 0;
+    for (int i = 0; i < count; ++i) {
+        spawn(d, [](int fd, std::byte* into, int& done) -> task<> {
+            const io_result r = co_await read_op(fd, into);
+            if (r.ok() && r.value() == 1) ++done;
+        }(pipes[i].first.get(), &bytes[i], completed));
+    }
+    d.run_turn(false); // runs the spawned tasks: each prepares its read
+    const driver_stats before = d.stats();
+    d.run_turn(false); // submits them
+    const driver_stats after = d.stats();
+    CHECK(after.enters - before.enters == 1);
+    CHECK(after.sqes_submitted - before.sqes_submitted == count);
+    CHECK(d.in_flight() == count);
+
+    for (auto& p : pipes) write_byte(p.second.get());
+    REQUIRE(turn_until(d, [&] { return completed == count; }));
+    CHECK(d.stats().cqes_reaped - after.cqes_reaped >= count);
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a turn with completions already waiting and nothing to submit enters the kernel zero times") {
+    // COOP_TASKRUN (pollable): completions are posted when this thread next leaves the
+    // kernel, here on return from write(2), without an io_uring_enter.
+    driver d(driver_options{.pollable = true});
+    auto p = test::make_pipe();
+    std::byte b{};
+    bool done = false;
+    spawn(d, [](int fd, std::byte* into, bool& flag) -> task<> {
+        co_await read_op(fd, into);
+        flag = true;
+    }(p.first.get(), &b, done));
+    d.run_turn(false);
+    d.run_turn(false);
+    REQUIRE(d.in_flight() == 1);
+    write_byte(p.second.get());
+    for (int i = 0; i < 100 && d.ring().cq().ready() == 0; ++i) std::this_thread::sleep_for(1ms);
+    REQUIRE(d.ring().cq().ready() == 1);
+    const driver_stats before = d.stats();
+    d.run_turn(true);
+    CHECK(d.stats().enters == before.enters);
+    CHECK(d.stats().cqes_reaped == before.cqes_reaped + 1);
+    CHECK(done);
+}
+
+TEST_CASE("a stop request cancels a read blocked on an empty pipe and the task resumes cancelled") {
     driver d;
+    auto p = test::make_pipe();
+    std::stop_source stop;
+    std::byte b{};
+    spawn(d, [](std::stop_source& s) -> task<> {
+        co_await sleep_for(5ms);
+        s.request_stop();
+    }(stop));
+    const io_result r = run(d, read_one(p.first.get(), &b).with_stop_token(stop.get_token()));
+    CHECK(r.cancelled());
+    CHECK_FALSE(r.timed_out());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a stop request from another thread cancels a read in flight") {
+    driver d;
+    auto p = test::make_pipe();
+    std::stop_source stop;
+    std::byte b{};
+    std::thread canceller([&] {
+        std::this_thread::sleep_for(20ms);
+        stop.request_stop();
+    });
+    const io_result r = run(d, read_one(p.first.get(), &b).with_stop_token(stop.get_token()));
+    canceller.join();
+    CHECK(r.cancelled());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("an operation whose stop was requested before it started never reaches the kernel") {
+    driver d;
+    auto p = test::make_pipe();
+    std::stop_source stop;
+    stop.request_stop();
+    std::byte b{};
+    const io_result r = run(d, read_one(p.first.get(), &b).with_stop_token(stop.get_token()));
+    CHECK(r.cancelled());
+    CHECK(d.stats().sqes_submitted <= 1); // the driver's own wake-up poll at most
+}
+
+TEST_CASE("operations beyond the in-flight limit wait for a slot and can be cancelled there") {
+    driver d(driver_options{.entries = 4, .cq_entries = 8});
+    REQUIRE(d.in_flight_limit() == 4);
+    std::vector<test::fd_pair> pipes;
+    for (int i = 0; i < 6; ++i) pipes.push_back(test::make_pipe());
+    std::array<std::byte, 6> bytes{};
+    std::array<std::stop_source, 6> stops;
+    std::array<std::optional<io_result>, 6> results;
+    for (int i = 0; i < 6; ++i) {
+        spawn(d, [](int fd, std::byte* into, std::optional<io_result>& out) -> task<> {
+            out = co_await read_op(fd, into);
+        }(pipes[i].first.get(), &bytes[i], results[i]), stops[i].get_token());
+    }
+    d.run_turn(false);
+    d.run_turn(false);
+    CHECK(d.in_flight() == 4);
+
+    stops[5].request_stop(); // waiting for a slot: cancelled without touching the kernel
+    REQUIRE(turn_until(d, [&] { return results[5].has_value(); }));
+    CHECK(results[5]->cancelled());
+    CHECK(d.in_flight() == 4);
+
+    write_byte(pipes[0].second.get()); // frees a slot: the fifth read starts
+    REQUIRE(turn_until(d, [&] { return results[0].has_value() && d.in_flight() == 4; }));
+    CHECK(results[0]->ok());
+    for (int i = 1; i < 5; ++i) write_byte(pipes[i].second.get());
+    REQUIRE(turn_until(d, [&] { return d.in_flight() == 0; }));
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(results[i].has_value());
+        CHECK(results[i]->value() == 1);
+    }
+}
+
+TEST_CASE("an operation with a timeout that expires ends timed out, not cancelled") {
+    driver d;
+    auto p = test::make_pipe();
+    std::byte b{};
     const auto start = std::chrono::steady_clock::now();
-    run(d, []() -> task<> { co_await sleep_for(20ms); }());
+    const io_result r = run(d, [](int fd, std::byte* into) -> task<io_result> {
+        co_return co_await read_op(fd, into).with_timeout(20ms);
+    }(p.first.get(), &b));
+    CHECK(r.timed_out());
+    CHECK_FALSE(r.cancelled());
     CHECK(std::chrono::steady_clock::now() - start >= 20ms);
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("an operation that completes before its timeout keeps its result") {
+    driver d;
+    auto p = test::make_pipe();
+    write_byte(p.second.get());
+    std::byte b{};
+    const io_result r = run(d, [](int fd, std::byte* into) -> task<io_result> {
+        co_return co_await read_op(fd, into).with_timeout(5s);
+    }(p.first.get(), &b));
+    CHECK(r.ok());
+    CHECK(r.value() == 1);
+    CHECK(b == std::byte{'x'});
+}
+
+TEST_CASE("a full submission queue is submitted early and the turn goes on") {
+    driver d(driver_options{.entries = 4, .cq_entries = 512});
+    std::vector<task<io_result>> nops;
+    for (int i = 0; i < 100; ++i) {
+        nops.push_back([]() -> task<io_result> { co_return co_await nop(); }());
+    }
+    const auto results = run(d, when_all(std::move(nops)));
+    REQUIRE(results.size() == 100);
+    for (const io_result& r : results) CHECK(r.ok());
+    CHECK(d.stats().enters > 1);
+}
+
+TEST_CASE("run rejects a task that waits for something nothing will do") {
+    driver d;
+    auto forever = []() -> task<> { co_await std::suspend_always{}; };
+    CHECK_THROWS_AS(run(d, forever()), std::logic_error);
+}
+
+TEST_CASE("an exception escaping a detached task cancels the main task and is rethrown by run") {
+    driver d;
+    auto p = test::make_pipe();
+    std::byte b{};
+    std::optional<io_result> main_result;
+    spawn(d, []() -> task<> {
+        co_await nop();
+        throw std::runtime_error("detached failure");
+    }());
+    auto main_task = [](int fd, std::byte* into, std::optional<io_result>& out) -> task<> {
+        out = co_await read_op(fd, into);
+    };
+    CHECK_THROWS_WITH(run(d, main_task(p.first.get(), &b, main_result)), "detached failure");
+    REQUIRE(main_result.has_value());
+    CHECK(main_result->cancelled());
+}
+
+TEST_CASE("a driver destroyed with operations in flight cancels them and destroys their tasks") {
+    auto destroyed = std::make_shared<int>(0);
+    struct counter {
+        std::shared_ptr<int> count;
+        ~counter() { ++*count; }
+    };
+    std::vector<test::fd_pair> pipes;
+    for (int i = 0; i < 10; ++i) pipes.push_back(test::make_pipe());
+    {
+        driver d;
+        for (auto& p : pipes) {
+            spawn(d, [](int fd, std::shared_ptr<int> count) -> task<> {
+                counter c{std::move(count)};
+                std::byte b{};
+                co_await read_op(fd, &b);
+                co_await sleep_for(1h); // never reached: the read is cancelled at shutdown
+            }(p.first.get(), destroyed));
+        }
+        d.run_turn(false);
+        d.run_turn(false);
+        CHECK(d.in_flight() == 10);
+    }
+    CHECK(*destroyed == 10);
+}
+
+TEST_CASE("the driver runs inside a plain epoll loop that also serves a timer") {
+    driver d(driver_options{.pollable = true});
+    auto p = test::make_pipe();
+    unique_fd ep(::epoll_create1(EPOLL_CLOEXEC));
+    unique_fd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    REQUIRE(ep);
+    REQUIRE(timer);
+    itimerspec its{};
+    its.it_value.tv_nsec = 10'000'000; // the timer fires once after 10 ms
+    REQUIRE(::timerfd_settime(timer.get(), 0, &its, nullptr) == 0);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = d.fd();
+    REQUIRE(::epoll_ctl(ep.get(), EPOLL_CTL_ADD, d.fd(), &ev) == 0);
+    ev.data.fd = timer.get();
+    REQUIRE(::epoll_ctl(ep.get(), EPOLL_CTL_ADD, timer.get(), &ev) == 0);
+
+    std::byte b{};
+    std::optional<io_result> result;
+    spawn(d, [](int fd, std::byte* into, std::optional<io_result>& out) -> task<> {
+        out = co_await read_op(fd, into);
+    }(p.first.get(), &b, result));
+
+    bool timer_fired = false;
+    for (int i = 0; i < 200 && !result; ++i) {
+        while (d.has_pending_work()) d.run_once();
+        std::array<epoll_event, 4> events{};
+        const int n = ::epoll_wait(ep.get(), events.data(), 4, 50);
+        for (int k = 0; k < n; ++k) {
+            if (events[k].data.fd == timer.get()) {
+                std::uint64_t ticks = 0;
+                REQUIRE(::read(timer.get(), &ticks, sizeof ticks) == sizeof ticks);
+                timer_fired = true;
+                write_byte(p.second.get()); // the host loop's timer feeds the tram task
+            } else {
+                d.run_once();
+            }
+        }
+    }
+    REQUIRE(result.has_value());
+    CHECK(result->value() == 1);
+    CHECK(timer_fired);
 }

@@ -31,7 +31,7 @@ struct driver_options {
     /// rules out DEFER_TASKRUN, whose completions appear only when the ring's owner enters.
     bool pollable = false;
     /// Share the async worker pool of another ring.
-    std::optional<int> attach_wq_fd;
+    std::optional<int> attach_wq_fd{};
 };
 
 /// Counters of what the loop did, for users, tests and benchmarks.
