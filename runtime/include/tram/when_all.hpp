@@ -142,7 +142,9 @@ task<std::tuple<detail::value_or_monostate<T>...>> when_all(task<T>... tasks) {
     detail::join_state state;
     co_await detail::join_awaiter(children, state);
     co_return std::apply(
-        [](auto&... t) { return std::tuple<detail::value_or_monostate<T>...>(detail::take(t)...); },
+        // Braces: a braced list evaluates left to right, so the first exception by position
+        // is the one rethrown (a parenthesised call leaves the order unspecified).
+        [](auto&... t) { return std::tuple<detail::value_or_monostate<T>...>{detail::take(t)...}; },
         owned);
 }
 
