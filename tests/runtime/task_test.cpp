@@ -78,11 +78,22 @@ TEST_CASE("an exception thrown in a nested task propagates to its awaiter") {
     CHECK_THROWS_WITH(run(d, throws()), "inner failure");
 }
 
+namespace {
+// GCC does not turn symmetric transfer into a tail call in code instrumented by
+// AddressSanitizer, so there the chain does use stack; the property is checked in the
+// uninstrumented builds, and the sanitizer builds check the same code for memory errors.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int chain_depth = 2'000;
+#else
+constexpr int chain_depth = 1'000'000;
+#endif
+} // namespace
+
 TEST_CASE("a chain of a million nested awaits does not grow the stack") {
     // Without symmetric transfer each level would add a resume frame to the stack, and a
     // million of them overflow an 8 MiB stack many times over.
     driver d;
-    CHECK(run(d, depth(1'000'000)) == 1'000'000);
+    CHECK(run(d, depth(chain_depth)) == chain_depth);
 }
 
 TEST_CASE("a task that is never awaited frees its frame without running") {
