@@ -6,10 +6,14 @@
 // under 1% error, preallocated), then prints one machine-readable line:
 //
 //   connections=50 size=64 threads=1 duration_s=3.000 msgs=... msgs_per_s=... p50_us=...
-//   p99_us=... p999_us=... max_us=... errors=0 idle_connections=0
+//   p99_us=... p999_us=... max_us=... errors=0 idle_connections=0 total_msgs=...
+//
+// total_msgs counts every message of the run, warm-up included: what a server's syscall count
+// over the whole run (perf stat -p SERVER -- echo_load ...) divides by.
 //
 // Any echoed byte that differs from what was sent, or a connection the server closes, is an
-// error: reported on stderr as it happens, counted in errors=, and the exit status is 1.
+// error: reported on stderr as it happens, counted in errors=, and the exit status is 1; so is a
+// run in which no message completes.
 // Each thread (--threads) drives its share of the connections with its own level-triggered
 // epoll loop: non-blocking sockets, one read per readiness, one clock read per message.
 
@@ -65,7 +69,8 @@ void print_usage(FILE* out) {
              "  --threads T, -t      client threads, each with its own epoll (default 1)\n"
              "  --csv                print a CSV header and row instead of key=value\n"
              "Output: connections= size= threads= duration_s= msgs= msgs_per_s= p50_us= p99_us=\n"
-             "        p999_us= max_us= errors= idle_connections=   (exit 1 when errors > 0)\n");
+             "        p999_us= max_us= errors= idle_connections= total_msgs= (warm-up included)\n"
+             "        exit status 1 when errors > 0 or no message completed\n");
 }
 
 [[noreturn]] void usage_error(const char* what, const char* value) {
@@ -229,6 +234,7 @@ struct shared_run {
 struct thread_result {
     histogram latencies;
     std::uint64_t messages = 0;
+    std::uint64_t all_messages = 0; // warm-up included, to set against a server's whole run
     std::uint64_t errors = 0;
     std::uint64_t idle_connections = 0;
 };
@@ -356,6 +362,7 @@ private:
             return;
         }
         nanoseconds now = now_ns();
+        ++result_.all_messages;
         if (now >= run_.measure_from && now < run_.measure_until) {
             result_.latencies.record(now - c.started);
             ++result_.messages;
@@ -450,6 +457,7 @@ int main(int argc, char** argv) {
     for (auto& w : workers) {
         total.latencies.merge(w->result().latencies);
         total.messages += w->result().messages;
+        total.all_messages += w->result().all_messages;
         total.errors += w->result().errors;
         total.idle_connections += w->result().idle_connections;
     }
@@ -463,17 +471,28 @@ int main(int argc, char** argv) {
     const double max = static_cast<double>(total.latencies.max()) / 1e3;
     if (opts.csv) {
         std::printf("connections,size,threads,duration_s,msgs,msgs_per_s,p50_us,p99_us,p999_us,"
-                    "max_us,errors,idle_connections\n");
-        std::printf("%d,%zu,%d,%.3f,%" PRIu64 ",%.0f,%.1f,%.1f,%.1f,%.1f,%" PRIu64 ",%" PRIu64 "\n",
+                    "max_us,errors,idle_connections,total_msgs\n");
+        std::printf("%d,%zu,%d,%.3f,%" PRIu64 ",%.0f,%.1f,%.1f,%.1f,%.1f,%" PRIu64 ",%" PRIu64
+                    ",%" PRIu64 "\n",
                     opts.connections, opts.size, opts.threads, opts.duration_s, total.messages,
-                    msgs_per_s, p50, p99, p999, max, total.errors, total.idle_connections);
+                    msgs_per_s, p50, p99, p999, max, total.errors, total.idle_connections,
+                    total.all_messages);
     } else {
         std::printf("connections=%d size=%zu threads=%d duration_s=%.3f msgs=%" PRIu64
                     " msgs_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f"
-                    " errors=%" PRIu64 " idle_connections=%" PRIu64 "\n",
+                    " errors=%" PRIu64 " idle_connections=%" PRIu64 " total_msgs=%" PRIu64 "\n",
                     opts.connections, opts.size, opts.threads, opts.duration_s, total.messages,
-                    msgs_per_s, p50, p99, p999, max, total.errors, total.idle_connections);
+                    msgs_per_s, p50, p99, p999, max, total.errors, total.idle_connections,
+                    total.all_messages);
     }
     std::fflush(stdout);
+    if (total.idle_connections > 0)
+        std::fprintf(stderr,
+                     "echo_load: %" PRIu64 " connections completed no message while measured\n",
+                     total.idle_connections);
+    if (total.messages == 0) {
+        std::fprintf(stderr, "echo_load: no message completed in the measured window\n");
+        return 1;
+    }
     return total.errors == 0 ? 0 : 1;
 }
