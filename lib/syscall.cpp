@@ -1,5 +1,9 @@
 #include "syscall.hpp"
 
+#ifdef TRAM_FAULT_INJECTION
+#include "fault_injection.hpp"
+#endif
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,11 +17,18 @@ int result(long r) noexcept { return r < 0 ? -errno : static_cast<int>(r); }
 } // namespace
 
 int io_uring_setup(unsigned entries, io_uring_params* params) noexcept {
+#ifdef TRAM_FAULT_INJECTION
+    if (const int err = testing::detail::before_setup()) return -err;
+#endif
     return result(::syscall(__NR_io_uring_setup, entries, params));
 }
 
 int io_uring_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags,
                    const void* arg, std::size_t arg_size) noexcept {
+#ifdef TRAM_FAULT_INJECTION
+    // Test builds only (lib/fault_injection.hpp); release builds have no branch here.
+    if (const int err = testing::detail::before_enter(to_submit)) return -err;
+#endif
 #if defined(__x86_64__)
     // io_uring_enter is the one call on the hot path (once per loop turn, once per NOP batch):
     // issue it directly rather than through libc's variadic syscall(), which costs a call, an
