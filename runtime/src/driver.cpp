@@ -86,7 +86,7 @@ driver::driver(const driver_options& options)
 }
 
 driver::~driver() {
-    drain();
+    shutdown();
     if (current == this) current = previous_current_;
 }
 
@@ -97,7 +97,7 @@ bool driver::has_pending_work() const noexcept {
 void driver::run_turn(bool may_block) {
     current_scope scope(this);
     ++stats_.turns;
-    take_remote_cancels();
+    take_remote_work();
     enter_kernel(may_block && next_ready_.empty());
     reap();
     run_ready();
@@ -237,17 +237,61 @@ void driver::withdraw_cancel(detail::operation_base& op) noexcept {
     std::erase(remote_cancels_, &op);
 }
 
-void driver::take_remote_cancels() {
-    if (!wake_poll_armed_) arm_wake_poll();
+void driver::schedule_remote(std::coroutine_handle<> h, detail::detached_link* adopt) {
+    if (on_driver_thread()) {
+        if (adopt != nullptr) this->adopt(*adopt);
+        schedule(h);
+        return;
+    }
     {
         std::lock_guard lock(remote_mutex_);
-        if (remote_cancels_.empty()) return;
+        remote_ready_.push_back({h, adopt});
+    }
+    notify_from_elsewhere();
+}
+
+void driver::notify_from_elsewhere() noexcept {
+    if (remote_wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    driver* sender = current_driver();
+    if (sender != nullptr && sender != this && sender->on_driver_thread() &&
+        !sender->shutting_down()) {
+        try {
+            io_uring_sqe& sqe = sender->get_sqe();
+            prep_msg_ring(sqe, ring_.fd(), 0, remote_wake_op_.user_data());
+            add_flags(sqe, sqe_flag::cqe_skip_success);
+            // A failed message comes back to the sender with this same user_data.
+            set_user_data(sqe, remote_wake_op_.user_data());
+            return;
+        } catch (...) {
+            // The sender's ring is failing: fall back to the eventfd.
+        }
+    }
+    wake();
+}
+
+void driver::remote_wake::on_complete(operation_base& self, const completion& c) noexcept {
+    if (c.result < 0) static_cast<remote_wake&>(self).owner_->wake();
+}
+
+void driver::take_remote_work() {
+    if (!wake_poll_armed_) arm_wake_poll();
+    // Cleared before looking, so that a post after the look sends a new wake-up.
+    remote_wake_pending_.store(false, std::memory_order_seq_cst);
+    {
+        std::lock_guard lock(remote_mutex_);
+        if (remote_cancels_.empty() && remote_ready_.empty()) return;
         taken_cancels_.swap(remote_cancels_);
+        taken_ready_.swap(remote_ready_);
     }
     // Safe without the lock: an operation withdraws its request under the lock before it is
     // destroyed, and operations complete only on this thread, not during this loop.
     for (detail::operation_base* op : taken_cancels_) op->on_cancel_(*op);
     taken_cancels_.clear();
+    for (const remote_entry& e : taken_ready_) {
+        if (e.adopt != nullptr) adopt(*e.adopt);
+        schedule(e.handle);
+    }
+    taken_ready_.clear();
 }
 
 void driver::wake() noexcept {
@@ -292,6 +336,12 @@ bool driver::idle() const noexcept {
            ring_.sq().unpublished() == 0;
 }
 
+void driver::shutdown() {
+    if (drained_) return;
+    drain();
+    drained_ = true;
+}
+
 void driver::drain() {
     shutting_down_ = true;
     current_scope scope(this);
@@ -311,6 +361,14 @@ void driver::drain() {
     reap();
     ready_.clear();
     next_ready_.clear();
+    {
+        // Detached tasks handed over but never started are ours to destroy, like the rest.
+        std::lock_guard lock(remote_mutex_);
+        for (const remote_entry& e : remote_ready_) {
+            if (e.adopt != nullptr) adopt(*e.adopt);
+        }
+        remote_ready_.clear();
+    }
     // Destroying a frame destroys the tasks it awaits, and their frames, down the chain.
     while (detached_ != nullptr) {
         detail::detached_link* link = detached_;

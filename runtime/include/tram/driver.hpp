@@ -9,6 +9,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -117,8 +118,8 @@ inline constexpr unsigned link_timeout_tag = 1;
 /// operations can post more CQEs than they hold slots; if that overflows the CQ, the kernel
 /// keeps the extra CQEs (IORING_FEAT_NODROP) and the loop flushes them.
 ///
-/// Threads: a driver is used from one thread. Only `post_cancel` (from stop callbacks) and
-/// `wake` may be called from others.
+/// Threads: a driver is used from one thread. Only `post_cancel` (from stop callbacks),
+/// `schedule_remote` and `wake` may be called from others.
 class driver {
 public:
     explicit driver(const driver_options& options = {});
@@ -127,6 +128,9 @@ public:
     /// Cancels every operation in flight and waits for their last CQEs before the ring goes
     /// away; then destroys the detached tasks that are still suspended, without resuming them.
     ~driver();
+    /// What the destructor does, earlier: after it the driver runs nothing, but its ring and
+    /// descriptors stay valid until destruction (other threads may still be sending to it).
+    void shutdown();
 
     /// One loop turn. With `may_block`, waits in the kernel when nothing is ready. Rethrows an
     /// exception that escaped a detached task (see `spawn`).
@@ -142,6 +146,12 @@ public:
 
     /// Queues `h` to be resumed on a later turn (in FIFO order).
     void schedule(std::coroutine_handle<> h) { next_ready_.push_back(h); }
+    /// From any thread: queues `h` to be resumed on this driver's thread, and wakes the driver
+    /// if it may be asleep. From another driver's thread the wake-up is an IORING_OP_MSG_RING
+    /// that rides along with that driver's next io_uring_enter (no system call of its own);
+    /// from a thread without a driver it is one eventfd write. With `adopt`, `h` is a detached
+    /// task's frame (`spawn_on`) that this driver takes ownership of when it arrives.
+    void schedule_remote(std::coroutine_handle<> h, detail::detached_link* adopt = nullptr);
 
     /// An SQE to prepare now, submitted by the current turn. When the SQ is full, submits what
     /// is there first (one extra io_uring_enter).
@@ -198,7 +208,8 @@ private:
     void enter_kernel(bool may_wait);
     void reap();
     void dispatch(const completion& c) noexcept;
-    void take_remote_cancels();
+    void take_remote_work();
+    void notify_from_elsewhere() noexcept;
     void arm_wake_poll();
     void drain();
 
@@ -214,6 +225,7 @@ private:
     detail::detached_link* detached_ = nullptr;
     std::exception_ptr unhandled_;
     bool shutting_down_ = false;
+    bool drained_ = false;
     driver* previous_current_ = nullptr;
 
     // Cross-thread wake-ups: an eventfd watched by a multishot poll, armed once. Nothing is
@@ -234,6 +246,31 @@ private:
     std::mutex remote_mutex_;
     std::vector<detail::operation_base*> remote_cancels_;
     std::vector<detail::operation_base*> taken_cancels_;
+
+    // Work handed over by other threads, taken at the start of every turn.
+    struct remote_entry {
+        std::coroutine_handle<> handle;
+        detail::detached_link* adopt;
+    };
+    std::vector<remote_entry> remote_ready_;
+    std::vector<remote_entry> taken_ready_;
+    // Set by the first poster after the driver last looked, so that a burst of posts costs one
+    // wake-up.
+    std::atomic<bool> remote_wake_pending_{false};
+
+    // The target of wake-ups sent with IORING_OP_MSG_RING. Its CQEs arrive here (result 0), and
+    // at the sender when the message failed (result < 0, e.g. our CQ was full): the sender
+    // then falls back to the eventfd.
+    class remote_wake final : public detail::operation_base {
+    public:
+        explicit remote_wake(driver& owner) noexcept
+            : operation_base(&on_complete, nullptr, nullptr), owner_(&owner) {}
+
+    private:
+        static void on_complete(operation_base& self, const completion& c) noexcept;
+        driver* owner_;
+    };
+    remote_wake remote_wake_op_{*this};
 };
 
 } // namespace tram

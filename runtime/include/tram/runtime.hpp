@@ -10,4 +10,5 @@
 #include <tram/timer.hpp>
 #include <tram/when_all.hpp>
 #include <tram/when_any.hpp>
+#include <tram/worker_pool.hpp>
 #include <tram/yield.hpp>

@@ -17,10 +17,9 @@ class detached_task {
 public:
     class promise_type : public promise_base {
     public:
+        // Adopted by its driver through `link()`, by the thread that runs that driver.
         promise_type(driver& d, task<void>&) noexcept
-            : driver_(&d), link_(std::coroutine_handle<promise_type>::from_promise(*this)) {
-            d.adopt(link_);
-        }
+            : driver_(&d), link_(std::coroutine_handle<promise_type>::from_promise(*this)) {}
         detached_task get_return_object() noexcept {
             return {std::coroutine_handle<promise_type>::from_promise(*this)};
         }
@@ -39,6 +38,7 @@ public:
         };
         release_and_finish final_suspend() const noexcept { return {}; }
         [[nodiscard]] driver& owner() const noexcept { return *driver_; }
+        [[nodiscard]] detached_link& link() noexcept { return link_; }
 
     private:
         driver* driver_;
@@ -68,7 +68,17 @@ inline detached_task run_detached(driver& d, task<void> t) {
 /// cancelled (the driver waits for every CQE) and its frame destroyed without being resumed.
 inline void spawn(driver& d, task<void> t, std::stop_token token = {}) {
     if (token.stop_possible()) t = std::move(t).with_stop_token(std::move(token));
-    d.schedule(detail::run_detached(d, std::move(t)).handle);
+    const auto frame = detail::run_detached(d, std::move(t)).handle;
+    d.adopt(frame.promise().link());
+    d.schedule(frame);
+}
+
+/// `spawn` from any thread onto driver `d`, which may run on another thread: the task starts
+/// there on its next turn (see `driver::schedule_remote` for how it is woken).
+inline void spawn_remote(driver& d, task<void> t, std::stop_token token = {}) {
+    if (token.stop_possible()) t = std::move(t).with_stop_token(std::move(token));
+    const auto frame = detail::run_detached(d, std::move(t)).handle;
+    d.schedule_remote(frame, &frame.promise().link());
 }
 
 /// `spawn` on the calling thread's current driver.
