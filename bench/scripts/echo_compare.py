@@ -93,17 +93,28 @@ def wait_for_port(proc, port, timeout_s=5.0):
     return False
 
 
-def start_server(name, command, port, cpu, build):
+def start_server(name, command, port, cpu, build, log_dir):
     argv = shlex.split(command.format(host=HOST, port=port, build=build))
     if not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)) and not shutil.which(argv[0]):
         print(f"echo_compare: {name}: skipped ({argv[0]} not found)", file=sys.stderr)
         return None
-    proc = subprocess.Popen(["taskset", "-c", str(cpu)] + argv,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2):
+            print(f"echo_compare: {name}: skipped ({HOST}:{port} is already taken; "
+                  f"try another --base-port)", file=sys.stderr)
+            return None
+    except OSError:
+        pass
+    # The server's messages go to a file: a pipe nobody reads would stall it once full.
+    log_path = os.path.join(log_dir, f"server-{name}.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(["taskset", "-c", str(cpu)] + argv,
+                                stdout=subprocess.DEVNULL, stderr=log)
     started.append(proc)
     if not wait_for_port(proc, port):
-        err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
-        print(f"echo_compare: {name}: skipped (no listener on {HOST}:{port}) {err.strip()}",
+        with open(log_path, errors="replace") as log:
+            err = log.read().strip()
+        print(f"echo_compare: {name}: skipped (no listener on {HOST}:{port}) {err}",
               file=sys.stderr)
         proc.kill()
         return None
@@ -250,7 +261,7 @@ def main():
     servers = []
     for i, (name, command) in enumerate(systems):
         port = args.base_port + i
-        proc = start_server(name, command, port, args.server_cpu, args.build)
+        proc = start_server(name, command, port, args.server_cpu, args.build, args.tmpdir)
         servers.append({"name": name, "port": port, "proc": proc})
     live = [s for s in servers if s["proc"] is not None]
     if not live:
@@ -284,6 +295,11 @@ def main():
                     label = "perf" if counted else f"run {run + 1}"
                     print(f"  {setting:>12} {label:>6} {server['name']:>10}: {text}",
                           file=sys.stderr, flush=True)
+    for server in live:
+        if server["proc"].poll() is not None:
+            print(f"echo_compare: {server['name']} exited early (status "
+                  f"{server['proc'].returncode}); its later settings are missing",
+                  file=sys.stderr)
     stop_servers()
 
     rows = []
