@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -248,6 +249,14 @@ private:
     char buffer_[read_buffer_size];
 };
 
+// Thousands of connections need more descriptors than the usual soft limit of 1024.
+void raise_file_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -257,6 +266,7 @@ int main(int argc, char** argv) {
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
+    raise_file_limit();
     int listen_fd = listen_on(opts);
     std::fprintf(stderr, "epoll_echo: listening on %s:%d\n", opts.host.c_str(), opts.port);
     auto srv = std::make_unique<server>(listen_fd);

@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -394,6 +395,14 @@ private:
     std::vector<int> starved_;
 };
 
+// Thousands of connections need more descriptors than the usual soft limit of 1024.
+void raise_file_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -403,6 +412,7 @@ int main(int argc, char** argv) {
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
+    raise_file_limit();
     int listen_fd = listen_on(opts);
     server srv(listen_fd);
     std::fprintf(stderr, "liburing_echo: listening on %s:%d\n", opts.host.c_str(), opts.port);
