@@ -38,7 +38,8 @@ public:
     using time_point = std::chrono::system_clock::time_point;
 
     file_status() noexcept = default;
-    explicit file_status(const struct statx& raw) noexcept : raw_(raw) {}
+    explicit file_status(const struct statx& raw) noexcept
+        : raw_(raw) {}
 
     [[nodiscard]] std::uint64_t size() const noexcept { return raw_.stx_size; }
     /// Type and permission bits, as st_mode (S_IFREG | 0644...).
@@ -118,7 +119,9 @@ template <typename Prep, bool Counts>
 class file_operation final : public checked_awaiter<file_operation<Prep, Counts>> {
 public:
     file_operation(Prep prep, const char* operation, const std::string& path) noexcept
-        : prep_(std::move(prep)), operation_(operation), path_(&path) {}
+        : prep_(std::move(prep))
+        , operation_(operation)
+        , path_(&path) {}
 
     void prepare(io_uring_sqe& sqe) noexcept { prep_(sqe); }
     [[noreturn]] void fail(int errnum) const { throw_file_error(errnum, operation_, *path_); }
@@ -142,7 +145,10 @@ template <bool Counts, typename Prep>
 class statx_operation final : public checked_awaiter<statx_operation> {
 public:
     statx_operation(int dirfd, std::string path, int flags, const std::string* shown) noexcept
-        : dirfd_(dirfd), flags_(flags), path_(std::move(path)), shown_(shown) {}
+        : dirfd_(dirfd)
+        , flags_(flags)
+        , path_(std::move(path))
+        , shown_(shown) {}
 
     void prepare(io_uring_sqe& sqe) noexcept {
         prep_statx(sqe, dirfd_, path_.c_str(), flags_, STATX_BASIC_STATS | STATX_BTIME, &buf_);
@@ -164,8 +170,10 @@ private:
 class truncate_operation final : public checked_awaiter<truncate_operation> {
 public:
     truncate_operation(file_ref file, std::uint64_t length, const std::string& path) noexcept
-        : file_(file), length_(length), path_(&path),
-          supported_(kernel_supports(opcode::ftruncate)) {}
+        : file_(file)
+        , length_(length)
+        , path_(&path)
+        , supported_(kernel_supports(opcode::ftruncate)) {}
 
     bool await_ready() const noexcept { return !supported_; }
     void await_resume() {
@@ -224,16 +232,18 @@ public:
     /// preadv2: scatters into `iovecs` (which must outlive the co_await); gives the count.
     [[nodiscard]] auto readv(std::span<const iovec> iovecs,
                              std::uint64_t offset = current_position) const noexcept {
-        return file_op<true>("readv", path(), [f = ref(), iovecs, offset](io_uring_sqe& sqe) noexcept {
-            prep_readv(sqe, f, iovecs, offset);
-        });
+        return file_op<true>("readv", path(),
+                             [f = ref(), iovecs, offset](io_uring_sqe& sqe) noexcept {
+                                 prep_readv(sqe, f, iovecs, offset);
+                             });
     }
     /// pwritev2: gathers from `iovecs` (which must outlive the co_await); gives the count.
     [[nodiscard]] auto writev(std::span<const iovec> iovecs,
                               std::uint64_t offset = current_position) const noexcept {
-        return file_op<true>("writev", path(), [f = ref(), iovecs, offset](io_uring_sqe& sqe) noexcept {
-            prep_writev(sqe, f, iovecs, offset);
-        });
+        return file_op<true>("writev", path(),
+                             [f = ref(), iovecs, offset](io_uring_sqe& sqe) noexcept {
+                                 prep_writev(sqe, f, iovecs, offset);
+                             });
     }
 
     /// Reads exactly `buf.size()` bytes, as many reads as it takes. End of file first throws
@@ -336,7 +346,6 @@ private:
     }
 };
 
-
 /// IORING_OP_OPENAT or _OPENAT2, into a plain descriptor (`Result` = file) or a slot of the
 /// registered file table (`Result` = direct_file). The path lives here until the CQE.
 template <typename Result>
@@ -344,7 +353,11 @@ class open_operation final : public checked_awaiter<open_operation<Result>> {
 public:
     open_operation(int dirfd, std::string path, const open_how& how, bool openat2,
                    unsigned slot) noexcept
-        : dirfd_(dirfd), path_(std::move(path)), how_(how), openat2_(openat2), slot_(slot) {}
+        : dirfd_(dirfd)
+        , path_(std::move(path))
+        , how_(how)
+        , openat2_(openat2)
+        , slot_(slot) {}
 
     void prepare(io_uring_sqe& sqe) noexcept {
         if (openat2_) {
@@ -377,7 +390,9 @@ private:
 class register_operation final : public checked_awaiter<register_operation> {
 public:
     register_operation(int fd, unsigned slot, const std::string& path) noexcept
-        : fds_{fd}, slot_(slot), path_(&path) {}
+        : fds_{fd}
+        , slot_(slot)
+        , path_(&path) {}
 
     void prepare(io_uring_sqe& sqe) noexcept {
         // With IORING_FILE_INDEX_ALLOC the kernel picks the slot and writes it into fds_.
@@ -399,13 +414,21 @@ public:
     /// Of an open file; `shown` names it in errors (null: "fd N").
     xattr_operation(bool set, file_ref file, const std::string* shown, std::string name,
                     std::span<const char> value, int flags) noexcept
-        : file_(file), shown_(shown), name_(std::move(name)), value_(value), flags_(flags),
-          set_(set), by_fd_(true) {}
+        : file_(file)
+        , shown_(shown)
+        , name_(std::move(name))
+        , value_(value)
+        , flags_(flags)
+        , set_(set)
+        , by_fd_(true) {}
     /// Of a path (relative to the working directory: the kernel's op has no dirfd).
     xattr_operation(bool set, std::string path, std::string name, std::span<const char> value,
                     int flags) noexcept
-        : path_(std::move(path)), name_(std::move(name)), value_(value), flags_(flags),
-          set_(set) {}
+        : path_(std::move(path))
+        , name_(std::move(name))
+        , value_(value)
+        , flags_(flags)
+        , set_(set) {}
 
     void prepare(io_uring_sqe& sqe) noexcept;
     [[noreturn]] void fail(int errnum) const;
@@ -437,20 +460,20 @@ public:
     /// Opens `path` (relative to `dirfd`) with open(2) `flags` and, when it creates the file,
     /// `mode`. O_CLOEXEC is always added.
     [[nodiscard]] static detail::open_operation<file> open(std::string path, int flags = O_RDONLY,
-                                                          mode_t mode = 0644,
-                                                          int dirfd = AT_FDCWD) noexcept {
+                                                           mode_t mode = 0644,
+                                                           int dirfd = AT_FDCWD) noexcept {
         return {dirfd, std::move(path), open_how_of(flags, mode), false, 0};
     }
     /// openat2(2): `how.resolve` restricts the lookup (RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS...).
     [[nodiscard]] static detail::open_operation<file> open(std::string path, const open_how& how,
-                                                          int dirfd = AT_FDCWD) noexcept {
+                                                           int dirfd = AT_FDCWD) noexcept {
         open_how with_cloexec = how;
         with_cloexec.flags |= O_CLOEXEC;
         return {dirfd, std::move(path), with_cloexec, true, 0};
     }
     /// Creates (or truncates) `path` for reading and writing: O_RDWR | O_CREAT | O_TRUNC.
     [[nodiscard]] static detail::open_operation<file> create(std::string path, mode_t mode = 0644,
-                                                            int dirfd = AT_FDCWD) noexcept {
+                                                             int dirfd = AT_FDCWD) noexcept {
         return open(std::move(path), O_RDWR | O_CREAT | O_TRUNC, mode, dirfd);
     }
     /// Opens `path` straight into slot `slot` of the driver's registered file table (or a slot
@@ -499,10 +522,9 @@ public:
     /// Closes through the ring and reports errors; the file counts as closed from the moment
     /// this is called (a later operation fails with EBADF).
     [[nodiscard]] auto close() noexcept {
-        return detail::file_op<false>("close", path_,
-                                      [fd = fd_.release()](io_uring_sqe& sqe) noexcept {
-                                          prep_close(sqe, fd);
-                                      });
+        return detail::file_op<false>(
+            "close", path_,
+            [fd = fd_.release()](io_uring_sqe& sqe) noexcept { prep_close(sqe, fd); });
     }
 
 private:
@@ -531,10 +553,13 @@ public:
 
     direct_file() noexcept = default;
     direct_file(driver& owner, unsigned slot, std::string path) noexcept
-        : driver_(&owner), slot_(slot), path_(std::move(path)) {}
+        : driver_(&owner)
+        , slot_(slot)
+        , path_(std::move(path)) {}
     direct_file(direct_file&& other) noexcept
-        : driver_(other.driver_), slot_(std::exchange(other.slot_, no_slot)),
-          path_(std::move(other.path_)) {}
+        : driver_(other.driver_)
+        , slot_(std::exchange(other.slot_, no_slot))
+        , path_(std::move(other.path_)) {}
     direct_file& operator=(direct_file&& other) noexcept {
         if (this != &other) {
             reset();
@@ -552,16 +577,15 @@ public:
 
     /// Closes the slot through the ring (IORING_OP_CLOSE with file_index) and reports errors.
     [[nodiscard]] auto close() noexcept {
-        return detail::file_op<false>("close", path_,
-                                      [slot = std::exchange(slot_, no_slot)](
-                                          io_uring_sqe& sqe) noexcept {
-                                          // A closed slot must not become "close fd 0".
-                                          if (slot == no_slot) {
-                                              prep_close(sqe, -1);
-                                          } else {
-                                              prep_close(sqe, registered_fd{slot});
-                                          }
-                                      });
+        return detail::file_op<false>(
+            "close", path_, [slot = std::exchange(slot_, no_slot)](io_uring_sqe& sqe) noexcept {
+                // A closed slot must not become "close fd 0".
+                if (slot == no_slot) {
+                    prep_close(sqe, -1);
+                } else {
+                    prep_close(sqe, registered_fd{slot});
+                }
+            });
     }
     /// Closes without waiting (see the class comment).
     void reset() noexcept;
@@ -576,9 +600,8 @@ private:
     std::string path_;
 };
 
-inline detail::open_operation<direct_file> file::open_direct(std::string path, int flags,
-                                                             mode_t mode, unsigned slot,
-                                                             int dirfd) noexcept {
+inline detail::open_operation<direct_file>
+file::open_direct(std::string path, int flags, mode_t mode, unsigned slot, int dirfd) noexcept {
     // No O_CLOEXEC: a direct descriptor is no descriptor of the process, and the kernel
     // refuses the flag with a slot (EINVAL).
     open_how how{};

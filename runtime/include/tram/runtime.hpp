@@ -2,10 +2,13 @@
 #pragma once
 
 #include <tram/driver.hpp>
+#include <tram/file.hpp>
+#include <tram/filesystem.hpp>
 #include <tram/io_result.hpp>
 #include <tram/operation.hpp>
 #include <tram/run.hpp>
 #include <tram/spawn.hpp>
+#include <tram/splice.hpp>
 #include <tram/task.hpp>
 #include <tram/timer.hpp>
 #include <tram/when_all.hpp>
