@@ -60,17 +60,17 @@ fault_counters faults_seen() noexcept { return plan.counters; }
 
 namespace detail {
 
-int before_enter(unsigned& to_submit) noexcept {
+enter_fault before_enter(unsigned to_submit) noexcept {
     ++plan.counters.enters;
     if (plan.enter_failure.fires()) {
         ++plan.counters.enter_failures;
-        return plan.enter_errnum;
+        return {plan.enter_errnum, to_submit};
     }
     if (to_submit > plan.max_submit && plan.short_submit.fires()) {
         ++plan.counters.short_submits;
-        to_submit = plan.max_submit;
+        return {0, plan.max_submit};
     }
-    return 0;
+    return {0, to_submit};
 }
 
 int before_setup() noexcept {

@@ -51,9 +51,15 @@ public:
 
 namespace detail {
 
-/// Called by the seam before each io_uring_enter: returns an errno to fail it with, or 0 and
-/// possibly lowers `to_submit`.
-[[nodiscard]] int before_enter(unsigned& to_submit) noexcept;
+/// What the seam does with one io_uring_enter: fail it with `errnum`, or (errnum 0) pass it
+/// on with `to_submit` SQEs.
+struct enter_fault {
+    int errnum = 0;
+    unsigned to_submit = 0;
+};
+
+/// Called by the seam before each io_uring_enter that asks to submit `to_submit` SQEs.
+[[nodiscard]] enter_fault before_enter(unsigned to_submit) noexcept;
 /// Called by the seam before each io_uring_setup: an errno to fail it with, or 0.
 [[nodiscard]] int before_setup() noexcept;
 
