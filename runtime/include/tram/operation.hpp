@@ -163,8 +163,11 @@ private:
         auto& self = static_cast<io_awaiter&>(base);
         if ((c.user_data & detail::user_data_tag_mask) == detail::link_timeout_tag) {
             self.timed_out_ = c.result == -ETIME;
-        } else {
+        } else if (!c.notification()) {
             self.result_ = io_result(c.result, c.flags);
+            // MORE: another CQE follows for this SQE (SEND_ZC's notification, after which the
+            // kernel no longer reads the buffer): the operation is done only with the last.
+            if (c.more()) ++self.pending_cqes_;
         }
         if (--self.pending_cqes_ > 0) return;
         // Ops interrupted in an async worker report EINTR rather than ECANCELED.

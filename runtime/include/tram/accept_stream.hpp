@@ -1,0 +1,154 @@
+// Listening sockets: accept one connection, or a stream of them from one multishot accept.
+#pragma once
+
+#include <tram/address.hpp>
+#include <tram/descriptor.hpp>
+#include <tram/multishot.hpp>
+#include <tram/socket.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+#include <utility>
+
+namespace tram {
+
+/// How a listener binds and listens.
+struct listen_options {
+    /// listen(2)'s backlog: connections the kernel completes and queues before an accept.
+    int backlog = SOMAXCONN;
+    /// SO_REUSEADDR (IP only): bind again at once to a port whose old connections linger.
+    bool reuse_address = true;
+    /// SO_REUSEPORT (IP only): several listeners on one port, the kernel spreading connections
+    /// over them (one listener per thread).
+    bool reuse_port = false;
+};
+
+namespace detail {
+
+/// socket(2), the options, bind(2) and listen(2): plain system calls, none of which blocks
+/// (IORING_OP_BIND/LISTEN exist from 6.11, but a round trip through the ring costs more than
+/// the call). Errors name the operation and `local`: "bind 127.0.0.1:80: ... (EADDRINUSE)".
+[[nodiscard]] descriptor open_listener(int type, const socket_address& local,
+                                       const listen_options& options);
+
+/// IORING_OP_ACCEPT of one connection, with the peer's address written into the awaiter.
+template <typename Stream>
+class accept_operation final : public checked_socket_awaiter<accept_operation<Stream>> {
+public:
+    explicit accept_operation(const socket& listener) noexcept
+        : listener_(&listener) {}
+    accept_operation(accept_operation&& other) noexcept
+        : checked_socket_awaiter<accept_operation>(std::move(other))
+        , listener_(other.listener_) {}
+
+    void prepare(io_uring_sqe& sqe) noexcept {
+        *peer_.size_ptr() = socket_address::capacity();
+        prep_accept(sqe, listener_->fd(), peer_.data(), peer_.size_ptr(), SOCK_CLOEXEC);
+    }
+    [[noreturn]] void fail(int errnum) const { throw_socket_error(errnum, "accept", *listener_); }
+    [[nodiscard]] Stream value_of(io_result r) noexcept {
+        return Stream(descriptor(static_cast<int>(r.value())), peer_);
+    }
+
+private:
+    const socket* listener_;
+    socket_address peer_;
+};
+
+} // namespace detail
+
+/// The connections of one listener, from a single multishot accept (IORING_ACCEPT_MULTISHOT,
+/// 5.19): one SQE, then one CQE per connection, with no system call or SQE per accept.
+///
+/// Armed when constructed. `co_await next()` gives the next connection (a `Stream`, whose
+/// error messages name its peer, looked up only when an error occurs). When the kernel ends
+/// the accept (a CQE without IORING_CQE_F_MORE: an error such as EMFILE, or a CQ overflow),
+/// connections already queued still come first, an error is thrown from `next()` (tram::error
+/// "accept 0.0.0.0:8080: Too many open files (EMFILE)"), and the following `next()` arms the
+/// accept again: so a full descriptor table never turns into a busy loop, and the caller
+/// decides whether to go on. The stream ends only when cancelled (`cancel()`, or a stop
+/// request on the coroutine awaiting `next()`): `next()` then throws ECANCELED once the
+/// kernel has confirmed. Destroying the stream while armed is safe: the accept is cancelled
+/// and connections that arrive meanwhile are closed (see multishot.hpp).
+///
+/// The listener must outlive the stream and stay where it is.
+template <typename Stream>
+class accept_stream {
+    struct accept_op {
+        int listener_fd;
+        void prepare(io_uring_sqe& sqe) const noexcept {
+            prep_multishot_accept(sqe, listener_fd, SOCK_CLOEXEC);
+        }
+        // A connection nobody will take: close it (a fresh socket's close never blocks).
+        void discard(const completion& c) const noexcept {
+            if (c.result >= 0) ::close(c.result);
+        }
+    };
+
+public:
+    explicit accept_stream(const socket& listener)
+        : accept_(accept_op{listener.fd()})
+        , listener_(&listener) {
+        accept_.start();
+    }
+
+    class next_awaiter {
+    public:
+        explicit next_awaiter(accept_stream& s) noexcept
+            : inner_(s.accept_.core(), true)
+            , s_(&s) {}
+        [[nodiscard]] bool await_ready() const noexcept { return inner_.await_ready(); }
+        template <typename Promise>
+        bool await_suspend(std::coroutine_handle<Promise> h) {
+            return inner_.await_suspend(h);
+        }
+        Stream await_resume() { return s_->take(inner_.await_resume()); }
+
+    private:
+        detail::multishot_core::next_awaiter inner_;
+        accept_stream* s_;
+    };
+
+    /// `co_await next()`: the next connection (see the class comment for errors and the end).
+    [[nodiscard]] next_awaiter next() noexcept { return next_awaiter(*this); }
+    /// Stops accepting: the kernel cancels the accept, and `next()` delivers the connections
+    /// that came before, then throws ECANCELED.
+    void cancel() noexcept { accept_.cancel(); }
+    /// How many times the multishot op was armed (1 + re-arms after the kernel ended it).
+    [[nodiscard]] std::uint64_t arms() const noexcept { return accept_.arms(); }
+    /// Connections (or errors) received and not yet taken.
+    [[nodiscard]] std::size_t queued() const noexcept { return accept_.queued(); }
+
+private:
+    Stream take(std::optional<completion> c) {
+        if (!c) detail::throw_socket_error(ECANCELED, "accept", *listener_);
+        if (c->result < 0) {
+            const bool cancelled = accept_.core().cancel_requested() &&
+                                   (c->result == -ECANCELED || c->result == -EINTR);
+            detail::throw_socket_error(cancelled ? ECANCELED : -c->result, "accept", *listener_);
+        }
+        return Stream(descriptor(c->result), socket_address{});
+    }
+
+    multishot<accept_op> accept_;
+    const socket* listener_;
+};
+
+/// A listening socket that accepts `Stream`s (tcp_stream, unix_stream).
+template <typename Stream>
+class basic_listener : public socket {
+public:
+    using socket::socket;
+
+    /// Accepts one connection (IORING_OP_ACCEPT), whose peer address comes with it.
+    [[nodiscard]] detail::accept_operation<Stream> accept() const noexcept {
+        return detail::accept_operation<Stream>(*this);
+    }
+    /// The stream of connections from one multishot accept (see accept_stream).
+    [[nodiscard]] accept_stream<Stream> incoming() const { return accept_stream<Stream>(*this); }
+};
+
+} // namespace tram

@@ -1,0 +1,155 @@
+// A stream of received chunks from one multishot recv with a provided-buffer ring.
+#pragma once
+
+#include <tram/buffer_ring.hpp>
+#include <tram/multishot.hpp>
+#include <tram/socket.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <utility>
+
+namespace tram {
+
+/// Bytes received into a buffer of a `buffer_ring`. The buffer belongs to the holder until the
+/// chunk is destroyed (or `release()`d), which gives it back to the ring for the kernel to fill
+/// again: keep chunks only as long as needed, or the ring runs dry.
+class recv_chunk {
+public:
+    recv_chunk() noexcept = default;
+    recv_chunk(buffer_ring& ring, std::uint16_t id, std::uint32_t size) noexcept
+        : ring_(&ring)
+        , id_(id)
+        , size_(size) {}
+    recv_chunk(recv_chunk&& other) noexcept
+        : ring_(std::exchange(other.ring_, nullptr))
+        , id_(other.id_)
+        , size_(other.size_) {}
+    recv_chunk& operator=(recv_chunk&& other) noexcept {
+        if (this != &other) {
+            release();
+            ring_ = std::exchange(other.ring_, nullptr);
+            id_ = other.id_;
+            size_ = other.size_;
+        }
+        return *this;
+    }
+    ~recv_chunk() { release(); }
+
+    /// The bytes received.
+    [[nodiscard]] std::span<const std::byte> bytes() const noexcept {
+        return ring_ != nullptr ? ring_->data(id_, size_) : std::span<const std::byte>{};
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::uint16_t buffer_id() const noexcept { return id_; }
+    /// Gives the buffer back to the ring now.
+    void release() noexcept {
+        if (ring_ != nullptr) std::exchange(ring_, nullptr)->recycle(id_);
+    }
+
+private:
+    buffer_ring* ring_ = nullptr;
+    std::uint16_t id_ = 0;
+    std::uint32_t size_ = 0;
+};
+
+/// The bytes arriving on a connected socket, from one multishot recv (6.0) that picks its
+/// buffers from `ring`: one SQE for as long as data flows, no SQE or system call per receive.
+///
+/// Armed when constructed. `co_await next()` gives the next `recv_chunk`, in order, or nullopt
+/// at end of stream. When the ring runs dry the kernel ends the recv with ENOBUFS (a CQE
+/// without IORING_CQE_F_MORE) and leaves the unread data in the socket: the stream arms the
+/// recv again (at once if a consumer waits, else on the next `next()`), so nothing is lost
+/// and order is kept. If the consumer keeps every buffer (or, with a ring shared by many
+/// streams, the others do), each re-arm meets ENOBUFS again and the stream keeps re-arming,
+/// one round trip per loop turn, until a buffer comes back: size the ring for the chunks
+/// held at once. Errors throw tram::error naming the peer ("recv 127.0.0.1:80: Connection
+/// reset by peer (ECONNRESET)"); `cancel()` or a stop request on the coroutine awaiting
+/// `next()` ends the stream once the kernel confirms: chunks that came before are delivered,
+/// then `next()` throws ECANCELED.
+///
+/// The socket and `ring` must outlive the stream, and `ring` must outlive its multishot recv:
+/// after destroying a stream that was still armed, keep the ring until the loop has run a
+/// turn (the cancelled recv's last CQE gives its buffers back to the ring).
+class recv_stream {
+    struct recv_op {
+        int fd;
+        buffer_ring* ring;
+        void prepare(io_uring_sqe& sqe) const noexcept {
+            prep_recv_multishot(sqe, fd, ring->group_id());
+        }
+        void discard(const completion& c) const noexcept {
+            if (const auto id = c.buffer_id()) ring->recycle(*id);
+        }
+        [[nodiscard]] static bool restart_on(const completion& c) noexcept {
+            return c.result == -ENOBUFS;
+        }
+    };
+
+public:
+    recv_stream(const socket& s, buffer_ring& ring)
+        : recv_(recv_op{s.fd(), &ring})
+        , socket_(&s) {
+        recv_.start();
+    }
+
+    class next_awaiter {
+    public:
+        explicit next_awaiter(recv_stream& s) noexcept
+            : inner_(s.recv_.core(), true)
+            , s_(&s) {}
+        [[nodiscard]] bool await_ready() const noexcept {
+            return s_->ended_ || inner_.await_ready();
+        }
+        template <typename Promise>
+        bool await_suspend(std::coroutine_handle<Promise> h) {
+            return inner_.await_suspend(h);
+        }
+        std::optional<recv_chunk> await_resume() {
+            if (s_->ended_) return std::nullopt;
+            return s_->take(inner_.await_resume());
+        }
+
+    private:
+        detail::multishot_core::next_awaiter inner_;
+        recv_stream* s_;
+    };
+
+    /// `co_await next()`: the next chunk, or nullopt at end of stream.
+    [[nodiscard]] next_awaiter next() noexcept { return next_awaiter(*this); }
+    /// Stops receiving (see the class comment).
+    void cancel() noexcept { recv_.cancel(); }
+    /// How many times the multishot op was armed (1 + re-arms after the kernel ended it).
+    [[nodiscard]] std::uint64_t arms() const noexcept { return recv_.arms(); }
+    /// Chunks received and not yet taken.
+    [[nodiscard]] std::size_t queued() const noexcept { return recv_.queued(); }
+
+private:
+    std::optional<recv_chunk> take(std::optional<completion> c) {
+        if (!c) detail::throw_socket_error(ECANCELED, "recv", *socket_);
+        buffer_ring& ring = *recv_.op().ring;
+        if (c->result > 0) {
+            return recv_chunk(ring, c->buffer_id().value_or(0),
+                              static_cast<std::uint32_t>(c->result));
+        }
+        if (const auto id = c->buffer_id()) ring.recycle(*id);
+        if (c->result == 0) {
+            // End of stream. If the kernel still has the recv armed, stop it.
+            ended_ = true;
+            if (c->more()) recv_.cancel();
+            return std::nullopt;
+        }
+        const bool cancelled =
+            recv_.core().cancel_requested() && (c->result == -ECANCELED || c->result == -EINTR);
+        detail::throw_socket_error(cancelled ? ECANCELED : -c->result, "recv", *socket_);
+    }
+
+    multishot<recv_op> recv_;
+    const socket* socket_;
+    bool ended_ = false;
+};
+
+} // namespace tram

@@ -1,0 +1,332 @@
+// What every socket has (an owned descriptor, the address its errors name, options, close),
+// and the I/O of connected streams and of datagram sockets.
+#pragma once
+
+#include <tram/address.hpp>
+#include <tram/descriptor.hpp>
+#include <tram/io_result.hpp>
+#include <tram/operation.hpp>
+#include <tram/sqe.hpp>
+#include <tram/task.hpp>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace tram {
+
+class socket;
+
+namespace detail {
+
+/// Throws tram::error "operation SUBJECT: cause (ENAME)", SUBJECT being `s.describe()`, e.g.
+/// "recv 127.0.0.1:8080: Connection reset by peer (ECONNRESET)".
+[[noreturn]] void throw_socket_error(int errnum, std::string_view operation, const socket& s);
+/// Throws tram::error "operation ADDRESS: cause (ENAME)".
+[[noreturn]] void throw_address_error(int errnum, std::string_view operation,
+                                      const socket_address& address);
+/// Throws tram::error with ENODATA: "operation SUBJECT: end of file after N of M bytes".
+[[noreturn]] void throw_socket_eof(std::string_view operation, const socket& s, std::size_t done,
+                                   std::size_t wanted);
+
+/// socket(2) with SOCK_CLOEXEC. A plain system call, not IORING_OP_SOCKET: creating a socket
+/// never blocks, and one syscall costs less than a round trip through the ring (and works on
+/// every kernel). Errors name `operation` and `address` ("connect [::1]:80: ... (EAFNOSUPPORT)").
+[[nodiscard]] descriptor open_socket(int family, int type, std::string_view operation,
+                                     const socket_address& address);
+/// A socket of `type` connected to `to` through IORING_OP_CONNECT; `timeout` (if > 0) links an
+/// IORING_OP_LINK_TIMEOUT, so a peer that never answers ends it with ETIME.
+[[nodiscard]] task<descriptor> connect_socket(int type, socket_address to,
+                                              std::chrono::nanoseconds timeout);
+
+/// The most one send or recv moves (the kernel's MAX_RW_COUNT): larger requests are short.
+inline constexpr std::size_t max_socket_transfer = 0x7ffff000;
+
+template <typename Buffer>
+[[nodiscard]] Buffer clamp_socket_transfer(Buffer buf) noexcept {
+    return buf.size() > max_socket_transfer ? buf.first(max_socket_transfer) : buf;
+}
+
+/// Base of the socket awaitables: `co_await` gives a plain value and throws tram::error on
+/// failure. `Derived` adds `fail(errnum)` and `value_of(io_result)` to io_awaiter's needs.
+template <typename Derived>
+class checked_socket_awaiter : public io_awaiter<Derived> {
+public:
+    decltype(auto) await_resume() {
+        const io_result r = io_awaiter<Derived>::await_resume();
+        auto& self = static_cast<Derived&>(*this);
+        if (!r.ok()) self.fail(r.error());
+        return self.value_of(r);
+    }
+};
+
+/// One SQE on a socket, prepared by `prep`; errors name `operation` and the socket. Gives the
+/// byte count when `Counts`, else nothing. Holds two pointers and the lambda: no allocation.
+template <typename Prep, bool Counts>
+class socket_operation final : public checked_socket_awaiter<socket_operation<Prep, Counts>> {
+public:
+    socket_operation(Prep prep, const char* operation, const socket& s) noexcept
+        : prep_(std::move(prep))
+        , operation_(operation)
+        , socket_(&s) {}
+
+    void prepare(io_uring_sqe& sqe) noexcept { prep_(sqe); }
+    [[noreturn]] void fail(int errnum) const { throw_socket_error(errnum, operation_, *socket_); }
+    auto value_of(io_result r) const noexcept {
+        if constexpr (Counts) return std::size_t{r.value()};
+    }
+
+private:
+    Prep prep_;
+    const char* operation_;
+    const socket* socket_;
+};
+
+template <bool Counts, typename Prep>
+[[nodiscard]] socket_operation<Prep, Counts> socket_op(const char* operation, const socket& s,
+                                                       Prep prep) noexcept {
+    return {std::move(prep), operation, s};
+}
+
+} // namespace detail
+
+/// A datagram received by `recv_from`: its size, its sender, and whether it was cut short
+/// because the buffer was smaller (MSG_TRUNC).
+struct datagram {
+    std::size_t size = 0;
+    socket_address from;
+    bool truncated = false;
+};
+
+/// An owned socket descriptor and the address its error messages name (the peer of a
+/// connected socket, the local address of a bound one). The base of every socket type; the
+/// I/O is exposed by `stream_socket`, `datagram_socket` and the listeners.
+///
+/// Operations return awaitables that must be awaited while the socket lives and stays where
+/// it is (do not move a socket with an operation in flight); buffers must stay valid until the
+/// co_await has finished, also when it is cancelled. Failures throw tram::error naming the
+/// operation and the address (see the README's error model); a stop request on the awaiting
+/// coroutine ends an operation with ECANCELED, a `.with_timeout(d)` with ETIME. Sends pass
+/// MSG_NOSIGNAL: a reset peer is an EPIPE/ECONNRESET error, never a SIGPIPE.
+///
+/// Options and addresses are plain system calls on the loop thread (setsockopt and
+/// getsockname never block).
+class socket {
+public:
+    socket() noexcept = default;
+    explicit socket(descriptor fd, socket_address name = {}) noexcept
+        : fd_(std::move(fd))
+        , name_(std::move(name)) {}
+
+    [[nodiscard]] int fd() const noexcept { return fd_.fd(); }
+    [[nodiscard]] bool is_open() const noexcept { return fd_.is_open(); }
+    /// Gives up ownership of the descriptor without closing it.
+    [[nodiscard]] int release() noexcept { return fd_.release(); }
+    /// The address error messages name (may be empty).
+    [[nodiscard]] const socket_address& name() const noexcept { return name_; }
+    /// What error messages call this socket: `name()`, else its peer or local address as the
+    /// kernel reports it, else "fd N". Builds a string: for error paths.
+    [[nodiscard]] std::string describe() const;
+
+    /// Closes through the ring and reports errors (tram::error naming the socket). The socket
+    /// counts as closed from the moment this is called. Without it, the destructor closes
+    /// without waiting (descriptor).
+    [[nodiscard]] auto close() noexcept {
+        return detail::socket_op<false>(
+            "close", *this,
+            [fd = fd_.release()](io_uring_sqe& sqe) noexcept { prep_close(sqe, fd); });
+    }
+
+    /// setsockopt(level, option, int).
+    void set_option(int level, int option, int value, std::string_view option_name = "option");
+    /// getsockopt(level, option) of an int.
+    [[nodiscard]] int option(int level, int option, std::string_view option_name = "option") const;
+    /// SO_KEEPALIVE.
+    void set_keepalive(bool on) { set_option(SOL_SOCKET, SO_KEEPALIVE, on, "SO_KEEPALIVE"); }
+    [[nodiscard]] bool keepalive() const {
+        return option(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE");
+    }
+    /// SO_SNDBUF / SO_RCVBUF (the kernel doubles what is set, and reports the doubled value).
+    void set_send_buffer_size(int bytes) { set_option(SOL_SOCKET, SO_SNDBUF, bytes, "SO_SNDBUF"); }
+    void set_receive_buffer_size(int bytes) {
+        set_option(SOL_SOCKET, SO_RCVBUF, bytes, "SO_RCVBUF");
+    }
+    [[nodiscard]] int send_buffer_size() const {
+        return option(SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF");
+    }
+    [[nodiscard]] int receive_buffer_size() const {
+        return option(SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
+    }
+    /// getsockname(2) / getpeername(2).
+    [[nodiscard]] socket_address local_address() const;
+    [[nodiscard]] socket_address peer_address() const;
+
+protected:
+    static constexpr int send_flags = MSG_NOSIGNAL;
+
+    /// Sends up to `buf.size()` bytes; gives the count sent.
+    [[nodiscard]] auto send(std::span<const std::byte> buf, int flags = 0) const noexcept {
+        return detail::socket_op<true>(
+            "send", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
+                prep_send(sqe, fd, detail::clamp_socket_transfer(buf), flags | send_flags);
+            });
+    }
+    /// Receives up to `buf.size()` bytes; gives the count, 0 at end of stream.
+    [[nodiscard]] auto recv(std::span<std::byte> buf, int flags = 0) const noexcept {
+        return detail::socket_op<true>(
+            "recv", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
+                prep_recv(sqe, fd, detail::clamp_socket_transfer(buf), flags);
+            });
+    }
+    /// sendmsg(2): `msg` (and what it points to) must outlive the co_await.
+    [[nodiscard]] auto sendmsg(const msghdr& msg, int flags = 0) const noexcept {
+        return detail::socket_op<true>("sendmsg", *this,
+                                       [fd = fd(), m = &msg, flags](io_uring_sqe& sqe) noexcept {
+                                           prep_sendmsg(sqe, fd, m, flags | send_flags);
+                                       });
+    }
+    /// recvmsg(2): the kernel updates msg_namelen, msg_controllen and msg_flags of `msg`.
+    [[nodiscard]] auto recvmsg(msghdr& msg, int flags = 0) const noexcept {
+        return detail::socket_op<true>("recvmsg", *this,
+                                       [fd = fd(), m = &msg, flags](io_uring_sqe& sqe) noexcept {
+                                           prep_recvmsg(sqe, fd, m, flags);
+                                       });
+    }
+
+    descriptor fd_;
+    socket_address name_;
+};
+
+namespace detail {
+
+/// sendmsg with a destination address, the msghdr and the address kept in the awaiter.
+class send_to_operation final : public checked_socket_awaiter<send_to_operation> {
+public:
+    send_to_operation(int fd, std::span<const std::byte> buf, const socket_address& to) noexcept
+        : fd_(fd)
+        , to_(to)
+        , iov_{const_cast<std::byte*>(buf.data()), buf.size()} {}
+    send_to_operation(send_to_operation&& other) noexcept
+        : checked_socket_awaiter(std::move(other))
+        , fd_(other.fd_)
+        , to_(other.to_)
+        , iov_(other.iov_) {}
+
+    void prepare(io_uring_sqe& sqe) noexcept {
+        msg_ = msghdr{};
+        msg_.msg_name = to_.data();
+        msg_.msg_namelen = to_.size();
+        msg_.msg_iov = &iov_;
+        msg_.msg_iovlen = 1;
+        prep_sendmsg(sqe, fd_, &msg_, MSG_NOSIGNAL);
+    }
+    [[noreturn]] void fail(int errnum) const { throw_address_error(errnum, "send_to", to_); }
+    [[nodiscard]] std::size_t value_of(io_result r) const noexcept { return r.value(); }
+
+private:
+    int fd_;
+    socket_address to_;
+    iovec iov_;
+    msghdr msg_{};
+};
+
+/// recvmsg into one buffer, recording the sender.
+class recv_from_operation final : public checked_socket_awaiter<recv_from_operation> {
+public:
+    recv_from_operation(const socket& s, std::span<std::byte> buf) noexcept
+        : socket_(&s)
+        , iov_{buf.data(), buf.size()} {}
+    recv_from_operation(recv_from_operation&& other) noexcept
+        : checked_socket_awaiter(std::move(other))
+        , socket_(other.socket_)
+        , iov_(other.iov_) {}
+
+    void prepare(io_uring_sqe& sqe) noexcept;
+    [[noreturn]] void fail(int errnum) const { throw_socket_error(errnum, "recv_from", *socket_); }
+    [[nodiscard]] datagram value_of(io_result r) noexcept {
+        *from_.size_ptr() = msg_.msg_namelen;
+        return {r.value(), from_, (msg_.msg_flags & MSG_TRUNC) != 0};
+    }
+
+private:
+    const socket* socket_;
+    iovec iov_;
+    msghdr msg_{};
+    socket_address from_;
+};
+
+} // namespace detail
+
+/// A connected byte stream (TCP, Unix stream): the I/O of `socket` plus whole-buffer sends
+/// and receives, zero-copy sends and shutdown.
+class stream_socket : public socket {
+public:
+    using socket::recv;
+    using socket::recvmsg;
+    using socket::send;
+    using socket::sendmsg;
+    using socket::socket;
+
+    /// Sends all of `data`: one SQE with MSG_WAITALL (the kernel retries short sends itself),
+    /// more only if the kernel still returns short.
+    [[nodiscard]] task<> send_all(std::span<const std::byte> data) const;
+    /// Receives exactly `buf.size()` bytes, the same way. End of stream first throws tram::error
+    /// with ENODATA: "recv_exact 127.0.0.1:80: end of file after N of M bytes".
+    [[nodiscard]] task<> recv_exact(std::span<std::byte> buf) const;
+
+    /// IORING_OP_SEND_ZC (6.0): sends without copying `buf` into the kernel. The kernel posts
+    /// two CQEs, the result and then a notification when it no longer reads `buf`; the
+    /// co_await resumes only after both, so `buf` may be reused as soon as it returns. Gives
+    /// the count sent. Pays off for large buffers (tens of KiB and up); on loopback the
+    /// kernel copies anyway.
+    [[nodiscard]] auto send_zc(std::span<const std::byte> buf, int flags = 0) const noexcept {
+        return detail::socket_op<true>(
+            "send_zc", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
+                prep_send_zc(sqe, fd, detail::clamp_socket_transfer(buf), flags | send_flags);
+            });
+    }
+    /// shutdown(2) through the ring: SHUT_WR sends FIN (the peer's recv gives 0), SHUT_RD,
+    /// SHUT_RDWR.
+    [[nodiscard]] auto shutdown(int how = SHUT_WR) const noexcept {
+        return detail::socket_op<false>(
+            "shutdown", *this,
+            [fd = fd(), how](io_uring_sqe& sqe) noexcept { prep_shutdown(sqe, fd, how); });
+    }
+};
+
+/// A datagram socket (UDP, Unix datagram): datagrams to and from any address, or, after
+/// `connect`, to and from one peer with send/recv.
+class datagram_socket : public socket {
+public:
+    using socket::recv;
+    using socket::recvmsg;
+    using socket::send;
+    using socket::sendmsg;
+    using socket::socket;
+
+    /// Sets the default peer (connect(2): immediate for datagram sockets, no handshake), and
+    /// names it in error messages. Throws tram::error "connect ADDRESS: ...".
+    void connect(const socket_address& peer);
+    /// Sends one datagram to `to`; gives the count sent.
+    [[nodiscard]] detail::send_to_operation send_to(std::span<const std::byte> buf,
+                                                    const socket_address& to) const noexcept {
+        return {fd(), buf, to};
+    }
+    /// Receives one datagram into `buf`: its size, sender and whether it was truncated.
+    [[nodiscard]] detail::recv_from_operation recv_from(std::span<std::byte> buf) const noexcept {
+        return {*this, buf};
+    }
+
+protected:
+    /// socket(2) of `family` and `type`, bound to `local` unless it is empty.
+    static descriptor open_bound(int family, int type, const socket_address& local);
+};
+
+} // namespace tram
