@@ -87,11 +87,22 @@ driver::driver(const driver_options& options)
 
 driver::~driver() {
     shutdown();
-    if (current == this) current = previous_current_;
+    // Unlink this driver from the thread's chain of current drivers, wherever it is in it:
+    // drivers need not be destroyed in the reverse order of their construction, and a
+    // later one must not hand a destroyed one back as current.
+    for (driver** link = &current; *link != nullptr; link = &(*link)->previous_current_) {
+        if (*link == this) {
+            *link = previous_current_;
+            break;
+        }
+    }
 }
 
 bool driver::has_pending_work() const noexcept {
-    return !next_ready_.empty() || ring_.sq().unpublished() > 0 || ring_.cq().ready() > 0;
+    // TASKRUN and CQ_OVERFLOW: completions that only a run_once (its enter) brings into the CQ.
+    const submission_queue& sq = ring_.sq();
+    return !next_ready_.empty() || sq.unpublished() > 0 || ring_.cq().ready() > 0 ||
+           sq.taskrun() || sq.cq_overflow();
 }
 
 void driver::run_turn(bool may_block) {

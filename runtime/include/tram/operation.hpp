@@ -32,7 +32,8 @@ public:
         : operation_base(&on_complete, &on_start, &on_cancel)
         , stop_(std::move(other.stop_))
         , timeout_(other.timeout_)
-        , has_timeout_(other.has_timeout_) {
+        , has_timeout_(other.has_timeout_)
+        , explicit_stop_(other.explicit_stop_) {
         assert(other.state_ == state::idle && "an operation cannot move once awaited");
     }
     ~io_awaiter() { assert(state_ != state::in_flight && "destroyed with its operation in flight"); }
@@ -67,13 +68,23 @@ public:
             return false;
         }
         if (driver_->acquire_slot(*this)) {
-            submit();
+            try {
+                submit();
+            } catch (...) {
+                driver_->release_slot(); // the SQE could not be had: the op never started
+                throw;
+            }
         } else {
             state_ = state::waiting_slot;
         }
         // Registered after the SQE exists, so that a stop request always finds something to
-        // cancel (the callback runs at once if the stop was requested in between).
-        if (stop_.stop_possible()) stop_callback_.emplace(stop_, canceller{this});
+        // cancel (the callback runs at once if the stop was requested in between). An inherited
+        // token moves into the callback (a copy costs two more atomic operations per await);
+        // one given with `with_stop_token` stays, for a later await of the same operation.
+        if (stop_.stop_possible()) {
+            stop_callback_.emplace(explicit_stop_ ? std::stop_token(stop_) : std::move(stop_),
+                                   canceller{this});
+        }
         return true;
     }
 

@@ -95,8 +95,11 @@ public:
     join_awaiter(std::vector<join_child>& children, join_state& state) noexcept
         : children_(&children), state_(&state) {}
     bool await_ready() const noexcept { return children_->empty(); }
+    // Returns false (the parent goes on at once) when every child finished synchronously:
+    // resuming the parent from in here instead would run it on top of this call, whose frame
+    // the parent may destroy before the call returns.
     template <typename Promise>
-    void await_suspend(std::coroutine_handle<Promise> parent) {
+    bool await_suspend(std::coroutine_handle<Promise> parent) {
         state_->parent = parent;
         // One extra count held while starting, so that children finishing synchronously do
         // not resume the parent before the last one has even started.
@@ -109,7 +112,7 @@ public:
             if (!h.promise().stop_token().stop_possible()) h.promise().set_stop_token(token);
             h.resume();
         }
-        if (--state_->remaining == 0) parent.resume();
+        return --state_->remaining != 0;
     }
     void await_resume() const noexcept {}
 

@@ -4,6 +4,7 @@
 #include <tram/when_all.hpp>
 
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 
 namespace tram {
@@ -61,9 +62,11 @@ struct current_stop_token {
 /// Runs the tasks concurrently; when the first one finishes, requests a stop on the others
 /// (cancelling their I/O in the kernel) and waits until they have all finished, then returns
 /// the first one's index and value (or rethrows its exception). Exceptions of the others are
-/// discarded: they were asked to stop.
+/// discarded: they were asked to stop. Throws std::invalid_argument for no tasks (nothing
+/// could finish first).
 template <typename T>
 task<when_any_result<detail::value_or_monostate<T>>> when_any(std::vector<task<T>> tasks) {
+    if (tasks.empty()) throw std::invalid_argument("tram::when_any: no tasks to wait for");
     detail::first_finisher first;
     const std::stop_token outer = co_await detail::current_stop_token{};
     std::stop_callback forward(outer, detail::forward_stop{&first.stop});
