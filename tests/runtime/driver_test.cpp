@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -42,7 +43,8 @@ void write_byte(int fd) {
 // Runs turns until `done` or `max_turns` passed; returns whether `done` became true.
 template <typename Pred>
 bool turn_until(driver& d, Pred done, int max_turns = 10'000) {
-    for (int i = 0; i < max_turns && !done(); ++i) d.run_turn(false);
+    for (int i = 0; i < max_turns && !done(); ++i)
+        d.run_turn(false);
     return done();
 }
 
@@ -61,7 +63,8 @@ TEST_CASE("a thousand reads prepared in one turn are submitted by one io_uring_e
     constexpr int count = 1000;
     driver d(driver_options{.entries = 1024});
     std::vector<test::fd_pair> pipes;
-    for (int i = 0; i < count; ++i) pipes.push_back(test::make_pipe());
+    for (int i = 0; i < count; ++i)
+        pipes.push_back(test::make_pipe());
     std::vector<std::byte> bytes(count);
     int completed = 0;
     for (int i = 0; i < count; ++i) {
@@ -78,13 +81,15 @@ TEST_CASE("a thousand reads prepared in one turn are submitted by one io_uring_e
     CHECK(after.sqes_submitted - before.sqes_submitted == count);
     CHECK(d.in_flight() == count);
 
-    for (auto& p : pipes) write_byte(p.second.get());
+    for (auto& p : pipes)
+        write_byte(p.second.get());
     REQUIRE(turn_until(d, [&] { return completed == count; }));
     CHECK(d.stats().cqes_reaped - after.cqes_reaped >= count);
     CHECK(d.in_flight() == 0);
 }
 
-TEST_CASE("a turn with completions already waiting and nothing to submit enters the kernel zero times") {
+TEST_CASE(
+    "a turn with completions already waiting and nothing to submit enters the kernel zero times") {
     // COOP_TASKRUN (pollable): completions are posted when this thread next leaves the
     // kernel, here on return from write(2), without an io_uring_enter.
     driver d(driver_options{.pollable = true});
@@ -99,7 +104,8 @@ TEST_CASE("a turn with completions already waiting and nothing to submit enters 
     d.run_turn(false);
     REQUIRE(d.in_flight() == 1);
     write_byte(p.second.get());
-    for (int i = 0; i < 100 && d.ring().cq().ready() == 0; ++i) std::this_thread::sleep_for(1ms);
+    for (int i = 0; i < 100 && d.ring().cq().ready() == 0; ++i)
+        std::this_thread::sleep_for(1ms);
     REQUIRE(d.ring().cq().ready() == 1);
     const driver_stats before = d.stats();
     d.run_turn(true);
@@ -153,14 +159,18 @@ TEST_CASE("operations beyond the in-flight limit wait for a slot and can be canc
     driver d(driver_options{.entries = 4, .cq_entries = 8});
     REQUIRE(d.in_flight_limit() == 4);
     std::vector<test::fd_pair> pipes;
-    for (int i = 0; i < 6; ++i) pipes.push_back(test::make_pipe());
+    for (int i = 0; i < 6; ++i)
+        pipes.push_back(test::make_pipe());
     std::array<std::byte, 6> bytes{};
     std::array<std::stop_source, 6> stops;
     std::array<std::optional<io_result>, 6> results;
     for (int i = 0; i < 6; ++i) {
-        spawn(d, [](int fd, std::byte* into, std::optional<io_result>& out) -> task<> {
-            out = co_await read_op(fd, into);
-        }(pipes[i].first.get(), &bytes[i], results[i]), stops[i].get_token());
+        spawn(
+            d,
+            [](int fd, std::byte* into, std::optional<io_result>& out) -> task<> {
+                out = co_await read_op(fd, into);
+            }(pipes[i].first.get(), &bytes[i], results[i]),
+            stops[i].get_token());
     }
     d.run_turn(false);
     d.run_turn(false);
@@ -174,7 +184,8 @@ TEST_CASE("operations beyond the in-flight limit wait for a slot and can be canc
     write_byte(pipes[0].second.get()); // frees a slot: the fifth read starts
     REQUIRE(turn_until(d, [&] { return results[0].has_value() && d.in_flight() == 4; }));
     CHECK(results[0]->ok());
-    for (int i = 1; i < 5; ++i) write_byte(pipes[i].second.get());
+    for (int i = 1; i < 5; ++i)
+        write_byte(pipes[i].second.get());
     REQUIRE(turn_until(d, [&] { return d.in_flight() == 0; }));
     for (int i = 0; i < 5; ++i) {
         REQUIRE(results[i].has_value());
@@ -217,7 +228,8 @@ TEST_CASE("a full submission queue is submitted early and the turn goes on") {
     }
     const auto results = run(d, when_all(std::move(nops)));
     REQUIRE(results.size() == 100);
-    for (const io_result& r : results) CHECK(r.ok());
+    for (const io_result& r : results)
+        CHECK(r.ok());
     CHECK(d.stats().enters > 1);
 }
 
@@ -251,7 +263,8 @@ TEST_CASE("a driver destroyed with operations in flight cancels them and destroy
         ~counter() { ++*count; }
     };
     std::vector<test::fd_pair> pipes;
-    for (int i = 0; i < 10; ++i) pipes.push_back(test::make_pipe());
+    for (int i = 0; i < 10; ++i)
+        pipes.push_back(test::make_pipe());
     {
         driver d;
         for (auto& p : pipes) {
@@ -294,7 +307,8 @@ TEST_CASE("the driver runs inside a plain epoll loop that also serves a timer") 
 
     bool timer_fired = false;
     for (int i = 0; i < 200 && !result; ++i) {
-        while (d.has_pending_work()) d.run_once();
+        while (d.has_pending_work())
+            d.run_once();
         std::array<epoll_event, 4> events{};
         const int n = ::epoll_wait(ep.get(), events.data(), 4, 50);
         for (int k = 0; k < n; ++k) {
@@ -311,4 +325,157 @@ TEST_CASE("the driver runs inside a plain epoll loop that also serves a timer") 
     REQUIRE(result.has_value());
     CHECK(result->value() == 1);
     CHECK(timer_fired);
+}
+
+namespace {
+
+// Counts the CQEs of SQEs prepared by hand, outside the in-flight slots.
+class completion_counter final : public detail::operation_base {
+public:
+    completion_counter() noexcept
+        : operation_base(&on_complete, nullptr, nullptr) {}
+    int completions = 0;
+    int failures = 0;
+
+private:
+    static void on_complete(operation_base& self, const completion& c) noexcept {
+        auto& me = static_cast<completion_counter&>(self);
+        ++me.completions;
+        if (c.result != 0) ++me.failures;
+    }
+};
+
+} // namespace
+
+TEST_CASE("completions that overflow a tiny CQ all arrive, none lost") {
+    // NOPs prepared by hand hold no in-flight slot, so nothing stops them from overflowing:
+    // the kernel keeps the extra CQEs (NODROP) and the loop must flush them.
+    driver d(driver_options{.entries = 4, .cq_entries = 8});
+    completion_counter counter;
+    constexpr int count = 200;
+    for (int i = 0; i < count; ++i) {
+        io_uring_sqe& sqe = d.get_sqe(); // a full SQ is submitted on the spot
+        prep_nop(sqe);
+        set_user_data(sqe, counter.user_data());
+    }
+    d.run_turn(false); // submits the rest
+    CHECK(d.ring().sq().cq_overflow());
+    REQUIRE(turn_until(
+        d, [&] { return counter.completions == count; }, 1000));
+    CHECK(counter.failures == 0);
+    CHECK(d.ring().cq().overflow() == 0);
+    CHECK_FALSE(d.ring().sq().cq_overflow());
+    CHECK(d.stats().cqes_reaped >= count);
+}
+
+TEST_CASE("a thousand reads cost one enter to submit and one waiting enter to collect") {
+    constexpr int count = 1000;
+    driver d(driver_options{.entries = 1024});
+    std::vector<test::fd_pair> pipes;
+    for (int i = 0; i < count; ++i)
+        pipes.push_back(test::make_pipe());
+    std::vector<std::byte> bytes(count);
+    int completed = 0;
+    std::vector<task<>> readers;
+    for (int i = 0; i < count; ++i) {
+        readers.push_back([](int fd, std::byte* into, int& done) -> task<> {
+            if ((co_await read_op(fd, into)).value() == 1) ++done;
+        }(pipes[i].first.get(), &bytes[i], completed));
+    }
+    // Data already waiting: every read completes when submitted.
+    for (auto& p : pipes)
+        write_byte(p.second.get());
+    run(d, when_all(std::move(readers)));
+    CHECK(completed == count);
+    const driver_stats& s = d.stats();
+    CHECK(s.sqes_submitted >= count);
+    CHECK(s.cqes_reaped >= count);
+    // The reads' turn submits them all at once; their completions need at most one more.
+    CHECK(s.enters <= 4);
+    CHECK(s.waits <= 2);
+}
+
+TEST_CASE("a stop request from another thread cancels an operation waiting for a slot") {
+    driver d(driver_options{.entries = 2, .cq_entries = 2});
+    REQUIRE(d.in_flight_limit() == 1);
+    auto busy = test::make_pipe();
+    auto waiting = test::make_pipe();
+    std::byte b1{}, b2{};
+    std::optional<io_result> first, second;
+    std::stop_source stop;
+    spawn(d, [](int fd, std::byte* into, std::optional<io_result>& out) -> task<> {
+        out = co_await read_op(fd, into);
+    }(busy.first.get(), &b1, first));
+    spawn(
+        d,
+        [](int fd, std::byte* into, std::optional<io_result>& out) -> task<> {
+            out = co_await read_op(fd, into);
+        }(waiting.first.get(), &b2, second),
+        stop.get_token());
+    d.run_turn(false);
+    d.run_turn(false);
+    REQUIRE(d.in_flight() == 1);
+    std::thread([&] { stop.request_stop(); }).join();
+    REQUIRE(turn_until(
+        d, [&] { return second.has_value(); }, 100));
+    CHECK(second->cancelled());
+    CHECK_FALSE(first.has_value());
+    write_byte(busy.second.get());
+    REQUIRE(turn_until(
+        d, [&] { return first.has_value(); }, 1000));
+    CHECK(first->value() == 1);
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a driver destroyed with sleeps, timed reads and queued operations cancels them all") {
+    auto p = test::make_pipe();
+    int finished = 0;
+    {
+        driver d(driver_options{.entries = 4, .cq_entries = 8}); // 4 slots for 8 operations
+        for (int i = 0; i < 8; ++i) {
+            spawn(d, [](int fd, int kind, int& done) -> task<> {
+                std::byte b{};
+                if (kind == 0) {
+                    co_await sleep_for(1h);
+                } else {
+                    co_await read_op(fd, &b).with_timeout(1h);
+                }
+                ++done; // not reached: frames are destroyed without being resumed
+            }(p.first.get(), i % 2, finished));
+        }
+        d.run_turn(false);
+        d.run_turn(false);
+        CHECK(d.in_flight() == 4);
+    }
+    CHECK(finished == 0);
+}
+
+TEST_CASE("has_pending_work tells an embedding loop when to call run_once again") {
+    driver d(driver_options{.pollable = true});
+    CHECK_FALSE(d.has_pending_work());
+    bool done = false;
+    spawn(d, [](bool& flag) -> task<> {
+        co_await nop();
+        flag = true;
+    }(done));
+    CHECK(d.has_pending_work()); // a task is ready to start
+    for (int i = 0; i < 100 && !done; ++i) {
+        if (!d.has_pending_work()) {
+            pollfd pfd{d.fd(), POLLIN, 0};
+            REQUIRE(::poll(&pfd, 1, 1000) == 1);
+        }
+        d.run_once();
+    }
+    CHECK(done);
+    CHECK(d.idle());
+}
+
+TEST_CASE("the current driver is right after drivers are destroyed out of order") {
+    auto first = std::make_unique<driver>();
+    auto second = std::make_unique<driver>();
+    CHECK(current_driver() == second.get());
+    first.reset();
+    CHECK(current_driver() == second.get());
+    second.reset();
+    CHECK(current_driver() == nullptr); // not the destroyed first one
 }

@@ -53,16 +53,17 @@ TEST_CASE("when_any cancels the losers in the kernel and waits for them before r
     CHECK(result.index == 1);
     CHECK(result.value == 7);
     REQUIRE(loser_outcomes.size() == 2); // both losers finished before when_any returned
-    for (const io_result& r : loser_outcomes) CHECK(r.cancelled());
+    for (const io_result& r : loser_outcomes)
+        CHECK(r.cancelled());
     CHECK(d.in_flight() == 0);
 }
 
 TEST_CASE("when_any over tasks of different types gives the winner's value in a variant") {
     driver d;
     auto v = run(d, when_any(after(40ms, 1), []() -> task<std::string> {
-                                 co_await nop();
-                                 co_return "fast";
-                             }()));
+                     co_await nop();
+                     co_return "fast";
+                 }()));
     REQUIRE(v.index() == 1);
     CHECK(std::get<1>(v) == "fast");
 }
@@ -94,5 +95,11 @@ TEST_CASE("a stop request on the awaiter of when_any cancels every task") {
     const auto result = run(d, when_any(std::move(tasks)).with_stop_token(stop.get_token()));
     CHECK(result.value == -1);
     REQUIRE(outcomes.size() == 2);
-    for (const io_result& r : outcomes) CHECK(r.cancelled());
+    for (const io_result& r : outcomes)
+        CHECK(r.cancelled());
+}
+
+TEST_CASE("when_any of no tasks throws invalid_argument") {
+    driver d;
+    CHECK_THROWS_AS(run(d, when_any(std::vector<task<int>>{})), std::invalid_argument);
 }
