@@ -19,9 +19,6 @@ using namespace tram;
 
 namespace {
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
 std::span<std::byte> writable_bytes(std::string& s) {
     return std::as_writable_bytes(std::span(s.data(), s.size()));
 }

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/types.h>
+#include <sys/xattr.h> // XATTR_CREATE, XATTR_REPLACE
 
 #include <cstddef>
 #include <span>
