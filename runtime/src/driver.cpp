@@ -76,7 +76,7 @@ tram::ring driver::make_ring(const driver_options& options) {
 driver::driver(const driver_options& options)
     : ring_(make_ring(options))
     , owner_(std::this_thread::get_id())
-    , in_flight_limit_(std::max(1U, ring_.cq().capacity() / 2))
+    , in_flight_limit_(options.max_in_flight != 0 ? options.max_in_flight : ~0U)
     , previous_current_(std::exchange(current, this)) {
     ready_.reserve(256);
     next_ready_.reserve(256);

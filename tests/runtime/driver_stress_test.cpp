@@ -328,7 +328,7 @@ TEST_CASE("a CQ of 16 entries under thousands of operations and a CQE flood lose
     constexpr int tasks = 5000;
     constexpr std::uint32_t bursts = 200;
     constexpr std::uint32_t per_burst = 40; // more than the CQ holds, in one turn
-    driver d(driver_options{.entries = 8, .cq_entries = 16});
+    driver d(driver_options{.entries = 8, .cq_entries = 16, .max_in_flight = 8});
     REQUIRE(d.ring().cq().capacity() == 16);
     REQUIRE(d.in_flight_limit() == 8);
 

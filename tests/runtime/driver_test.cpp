@@ -156,7 +156,7 @@ TEST_CASE("an operation whose stop was requested before it started never reaches
 }
 
 TEST_CASE("operations beyond the in-flight limit wait for a slot and can be cancelled there") {
-    driver d(driver_options{.entries = 4, .cq_entries = 8});
+    driver d(driver_options{.entries = 4, .cq_entries = 8, .max_in_flight = 4});
     REQUIRE(d.in_flight_limit() == 4);
     std::vector<test::fd_pair> pipes;
     for (int i = 0; i < 6; ++i)
@@ -350,7 +350,7 @@ private:
 TEST_CASE("completions that overflow a tiny CQ all arrive, none lost") {
     // NOPs prepared by hand hold no in-flight slot, so nothing stops them from overflowing:
     // the kernel keeps the extra CQEs (NODROP) and the loop must flush them.
-    driver d(driver_options{.entries = 4, .cq_entries = 8});
+    driver d(driver_options{.entries = 4, .cq_entries = 8, .max_in_flight = 4});
     completion_counter counter;
     constexpr int count = 200;
     for (int i = 0; i < count; ++i) {
@@ -396,7 +396,7 @@ TEST_CASE("a thousand reads cost one enter to submit and one waiting enter to co
 }
 
 TEST_CASE("a stop request from another thread cancels an operation waiting for a slot") {
-    driver d(driver_options{.entries = 2, .cq_entries = 2});
+    driver d(driver_options{.entries = 2, .cq_entries = 2, .max_in_flight = 1});
     REQUIRE(d.in_flight_limit() == 1);
     auto busy = test::make_pipe();
     auto waiting = test::make_pipe();
@@ -431,7 +431,7 @@ TEST_CASE("a driver destroyed with sleeps, timed reads and queued operations can
     auto p = test::make_pipe();
     int finished = 0;
     {
-        driver d(driver_options{.entries = 4, .cq_entries = 8}); // 4 slots for 8 operations
+        driver d(driver_options{.entries = 4, .cq_entries = 8, .max_in_flight = 4}); // 4 slots for 8 operations
         for (int i = 0; i < 8; ++i) {
             spawn(d, [](int fd, int kind, int& done) -> task<> {
                 std::byte b{};
@@ -478,4 +478,30 @@ TEST_CASE("the current driver is right after drivers are destroyed out of order"
     CHECK(current_driver() == second.get());
     second.reset();
     CHECK(current_driver() == nullptr); // not the destroyed first one
+}
+
+TEST_CASE("more blocked operations than the CQ holds do not keep a new one from starting") {
+    // With a cap derived from the CQ, these reads would hold every slot and the write that
+    // ends them would wait for one forever.
+    driver d(driver_options{.entries = 2, .cq_entries = 4});
+    std::vector<test::fd_pair> pipes;
+    for (int i = 0; i < 8; ++i) pipes.push_back(test::make_pipe());
+    std::array<std::byte, 8> bytes{};
+    int done = 0;
+    for (int i = 0; i < 8; ++i) {
+        spawn(d, [](int fd, std::byte* into, int& count) -> task<> {
+            const io_result r = co_await read_op(fd, into);
+            if (r.ok()) ++count;
+        }(pipes[i].first.get(), &bytes[i], done));
+    }
+    spawn(d, [](std::vector<test::fd_pair>& ps) -> task<> {
+        static const char byte = 'x';
+        for (auto& p : ps) {
+            co_await make_operation([fd = p.second.get()](io_uring_sqe& sqe) noexcept {
+                prep_write(sqe, fd, std::as_bytes(std::span(&byte, 1)), current_position);
+            });
+        }
+    }(pipes));
+    REQUIRE(turn_until(d, [&] { return done == 8; }));
+    CHECK(d.in_flight() == 0);
 }

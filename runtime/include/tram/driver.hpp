@@ -23,8 +23,15 @@ class driver;
 struct driver_options {
     /// SQ entries: how many SQEs one loop turn can prepare before it must submit early.
     unsigned entries = 1024;
-    /// CQ entries (0: four times `entries`). Half of it caps the operations in flight.
+    /// CQ entries (0: four times `entries`).
     unsigned cq_entries = 0;
+    /// A cap on operations in flight (0: none). Awaits beyond it wait for a slot, in FIFO
+    /// order. Beware: an operation that may wait indefinitely (a recv on an idle connection)
+    /// holds its slot all along, so a cap below the number of such operations can starve the
+    /// one that would end them. Without a cap, a CQ too small for a burst of completions
+    /// overflows into the kernel's list (IORING_FEAT_NODROP) and the loop flushes it: nothing
+    /// is lost.
+    unsigned max_in_flight = 0;
     /// Let a kernel thread poll the SQ: no system call at all while the poller is awake.
     bool sqpoll = false;
     std::chrono::milliseconds sqpoll_idle{50};
@@ -112,11 +119,13 @@ inline constexpr unsigned link_timeout_tag = 1;
 /// turn's enter. With completions already waiting and nothing to submit, a turn makes no
 /// system call at all.
 ///
-/// The CQ cannot overflow in normal operation: every operation holds one of `cq_entries / 2`
-/// in-flight slots until its last CQE (half, because an operation with a timeout posts a
-/// second CQE for its IORING_OP_LINK_TIMEOUT), and an await beyond that waits for a slot. Multishot
-/// operations can post more CQEs than they hold slots; if that overflows the CQ, the kernel
-/// keeps the extra CQEs (IORING_FEAT_NODROP) and the loop flushes them.
+/// Completions are never lost. The CQ is four times the SQ by default, so a loop turn
+/// can reap that many completions straight from the ring. A burst beyond it (more operations
+/// completing between two turns than the CQ holds) goes to the kernel's overflow list
+/// (IORING_FEAT_NODROP); the loop sees IORING_SQ_CQ_OVERFLOW and enters with GETEVENTS to move
+/// it over as it reaps. `driver_options::max_in_flight` can bound the operations in flight, so
+/// that a CQ of twice that size can never overflow (an operation and its link timeout post two
+/// CQEs), at the price described there.
 ///
 /// Threads: a driver is used from one thread. Only `post_cancel` (from stop callbacks),
 /// `schedule_remote` and `wake` may be called from others.
