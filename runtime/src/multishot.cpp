@@ -36,11 +36,7 @@ void multishot_core::cancel() noexcept {
     restart_when_asked_ = false;
     switch (state_) {
     case state::armed:
-        try {
-            driver_->cancel(user_data());
-        } catch (...) {
-            // The ring is failing as a whole; the driver's shutdown cancels everything anyway.
-        }
+        send_cancel();
         break;
     case state::waiting_slot:
         // Never reached the kernel: it ends here, with the CQE a cancelled op would have had.
@@ -102,13 +98,18 @@ void multishot_core::orphan() noexcept {
         // CQE, which on_complete turns into free_self.
         if (!cancel_requested_) {
             cancel_requested_ = true;
-            try {
-                driver_->cancel(user_data());
-            } catch (...) {
-                // Left to the driver's shutdown, which cancels and reaps everything.
-            }
+            send_cancel();
         }
         return;
+    }
+}
+
+void multishot_core::send_cancel() noexcept {
+    try {
+        driver_->cancel(user_data());
+        cancel_turn_ = driver_->stats().turns;
+    } catch (...) {
+        // The ring is failing as a whole; the driver's shutdown cancels everything anyway.
     }
 }
 
@@ -118,6 +119,11 @@ void multishot_core::on_complete(operation_base& base, const completion& c) noex
     if (final) {
         self.state_ = state::idle;
         self.driver_->release_slot();
+    } else if (self.cancel_requested_ && self.driver_->stats().turns != self.cancel_turn_) {
+        // Still armed after a cancel: the request can miss (a multishot timeout between firing
+        // and re-arming answers it with -EALREADY or -ENOENT, and goes on). Ask again, at most
+        // once per loop turn; extra requests find nothing and their CQEs go unread.
+        self.send_cancel();
     }
     if (self.orphaned_) {
         self.hooks_->discard(self, c);

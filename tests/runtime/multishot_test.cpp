@@ -176,10 +176,6 @@ TEST_CASE("a stop request from another thread cancels through the driver") {
 TEST_CASE("destroying the owner of an armed operation leaves its state to the driver until the "
           "final CQE") {
     if (lacks_multishot_timeout()) return;
-    // Known bug, open: in about one run of three the orphaned state never sees its final CQE
-    // and in_flight() stays at 1 (seen in a clean-clone CI run). Skipped until it is fixed.
-    tram::test::skip("orphaned multishot state sometimes misses its final CQE (open bug)");
-    return;
     driver d;
     int discarded = 0;
     run(d, [](int& discarded) -> task<> {

@@ -1,6 +1,8 @@
 // Socket addresses: IPv4, IPv6 and Unix (path or abstract), parsed from and formatted to text.
 #pragma once
 
+#include <tram/error.hpp>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -132,6 +132,7 @@ private:
         return !cancel_requested_ && driver_ != nullptr && (asked || restart_when_asked_);
     }
     void submit();
+    void send_cancel() noexcept;
     void push(const completion& c) noexcept;
     void wake() noexcept;
     void free_self() noexcept;
@@ -147,6 +148,7 @@ private:
     std::size_t head_ = 0;
     std::size_t count_ = 0;
     std::uint64_t arms_ = 0;
+    std::uint64_t cancel_turn_ = 0; // the loop turn of the last cancel request
     state state_ = state::idle;
     bool cancel_requested_ = false;
     bool orphaned_ = false;

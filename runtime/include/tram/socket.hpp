@@ -4,6 +4,7 @@
 
 #include <tram/address.hpp>
 #include <tram/descriptor.hpp>
+#include <tram/error.hpp>
 #include <tram/io_result.hpp>
 #include <tram/operation.hpp>
 #include <tram/sqe.hpp>
