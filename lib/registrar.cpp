@@ -2,29 +2,62 @@
 #include <tram/registrar.hpp>
 #include <tram/ring.hpp>
 
+#include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <array>
+#include <numeric>
 #include <string>
 
 namespace tram {
 namespace {
 
-std::string registration_detail(int err, const char* what) {
-    if (err == ENOMEM) {
-        rlimit lim{};
-        ::getrlimit(RLIMIT_MEMLOCK, &lim);
-        return std::string(what) + ": not enough locked memory (RLIMIT_MEMLOCK is " +
-               (lim.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
-                                              : std::to_string(lim.rlim_cur / 1024) + " KiB") +
-               ")";
+std::string kib(std::uint64_t bytes) { return std::to_string((bytes + 1023) / 1024) + " KiB"; }
+
+bool has_ipc_lock() noexcept {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (::syscall(SYS_capget, &header, data) != 0) return false;
+    return (data[CAP_IPC_LOCK / 32].effective & (1U << (CAP_IPC_LOCK % 32))) != 0;
+}
+
+// Registered buffers are pinned, and without CAP_IPC_LOCK the kernel charges the pinned pages
+// to the user's RLIMIT_MEMLOCK, shared by all of that user's rings (6.18 charges the rings'
+// own memory too). The outcome is a bare ENOMEM, so say which limit and how much was asked.
+std::string pinning_detail(const char* what, std::uint64_t bytes) {
+    const std::string asked = std::string(what) + " (" + kib(bytes) + " to pin)";
+    if (has_ipc_lock()) {
+        return asked + ": the kernel is out of memory (with CAP_IPC_LOCK, RLIMIT_MEMLOCK does "
+                       "not apply)";
     }
+    rlimit lim{};
+    ::getrlimit(RLIMIT_MEMLOCK, &lim);
+    if (lim.rlim_cur == RLIM_INFINITY) return asked + ": the kernel is out of memory";
+    return asked + ": not enough locked memory (RLIMIT_MEMLOCK is " + kib(lim.rlim_cur) +
+           " for all of this user's pinned memory; raise it with ulimit -l or LimitMEMLOCK=, "
+           "or grant CAP_IPC_LOCK)";
+}
+
+std::string registration_detail(int err, const char* what) {
+    // Only buffer registrations pin memory (register_pinned); tables are plain kernel memory.
+    if (err == ENOMEM) return std::string(what) + ": the kernel is out of memory";
     if (err == EBUSY) return std::string(what) + ": a table of this kind is already registered";
     if (err == EEXIST) {
         return std::string(what) + ": already registered, or called from a "
                                    "thread other than the ring's submitter with SINGLE_ISSUER";
     }
     return std::string(what);
+}
+
+// A registration that pins `bytes` of memory: ENOMEM gets pinning_detail.
+int register_pinned(ring& r, unsigned opcode, const void* arg, unsigned nr_args, const char* what,
+                    std::uint64_t bytes) {
+    const int ret = r.register_raw(opcode, arg, nr_args);
+    if (ret == -ENOMEM) throw_error(ENOMEM, "io_uring_register", pinning_detail(what, bytes));
+    if (ret < 0) throw_error(-ret, "io_uring_register", registration_detail(-ret, what));
+    return ret;
 }
 
 } // namespace
@@ -36,13 +69,17 @@ int registrar::call(unsigned opcode, const void* arg, unsigned nr_args, const ch
 }
 
 std::vector<registered_buffer> registrar::register_buffers(std::span<const iovec> buffers) {
-    call(IORING_REGISTER_BUFFERS, buffers.data(), static_cast<unsigned>(buffers.size()),
-         "registering buffers");
+    const std::uint64_t bytes =
+        std::accumulate(buffers.begin(), buffers.end(), std::uint64_t{0},
+                        [](std::uint64_t sum, const iovec& b) { return sum + b.iov_len; });
+    register_pinned(*ring_, IORING_REGISTER_BUFFERS, buffers.data(),
+                    static_cast<unsigned>(buffers.size()), "registering buffers", bytes);
     std::vector<registered_buffer> handles;
     handles.reserve(buffers.size());
     for (std::size_t i = 0; i < buffers.size(); ++i) {
-        handles.emplace_back(static_cast<std::uint16_t>(i),
-                             std::span(static_cast<std::byte*>(buffers[i].iov_base), buffers[i].iov_len));
+        handles.emplace_back(
+            static_cast<std::uint16_t>(i),
+            std::span(static_cast<std::byte*>(buffers[i].iov_base), buffers[i].iov_len));
     }
     return handles;
 }
@@ -60,7 +97,8 @@ registered_buffer registrar::update_buffer(std::uint16_t index, std::span<std::b
     up.offset = index;
     up.data = reinterpret_cast<std::uintptr_t>(&iov);
     up.nr = 1;
-    call(IORING_REGISTER_BUFFERS_UPDATE, &up, sizeof(up), "updating a registered buffer");
+    register_pinned(*ring_, IORING_REGISTER_BUFFERS_UPDATE, &up, sizeof(up),
+                    "updating a registered buffer", memory.size());
     return {index, memory};
 }
 
@@ -71,7 +109,8 @@ void registrar::unregister_buffers() {
 std::vector<registered_fd> registrar::register_files(std::span<const int> fds) {
     call(IORING_REGISTER_FILES, fds.data(), static_cast<unsigned>(fds.size()), "registering files");
     std::vector<registered_fd> handles(fds.size());
-    for (unsigned i = 0; i < handles.size(); ++i) handles[i].index = i;
+    for (unsigned i = 0; i < handles.size(); ++i)
+        handles[i].index = i;
     return handles;
 }
 
@@ -97,7 +136,9 @@ void registrar::set_file_alloc_range(unsigned offset, unsigned count) {
     call(IORING_REGISTER_FILE_ALLOC_RANGE, &range, 0, "setting the file allocation range");
 }
 
-void registrar::unregister_files() { call(IORING_UNREGISTER_FILES, nullptr, 0, "unregistering files"); }
+void registrar::unregister_files() {
+    call(IORING_UNREGISTER_FILES, nullptr, 0, "unregistering files");
+}
 
 void registrar::register_eventfd(int eventfd) {
     call(IORING_REGISTER_EVENTFD, &eventfd, 1, "registering an eventfd");
@@ -120,7 +161,8 @@ void registrar::unregister_personality(std::uint16_t id) {
     call(IORING_UNREGISTER_PERSONALITY, nullptr, id, "unregistering a personality");
 }
 
-std::pair<unsigned, unsigned> registrar::set_iowq_max_workers(unsigned bounded, unsigned unbounded) {
+std::pair<unsigned, unsigned> registrar::set_iowq_max_workers(unsigned bounded,
+                                                              unsigned unbounded) {
     std::array<unsigned, 2> values{bounded, unbounded};
     call(IORING_REGISTER_IOWQ_MAX_WORKERS, values.data(), 2, "setting io-wq worker limits");
     return {values[0], values[1]};
