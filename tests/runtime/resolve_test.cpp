@@ -1,4 +1,4 @@
-// Tests of runtime/src/resolve.cpp: host names resolved on a helper thread, the answer coming
+// Tests of runtime/src/resolve.cpp: host names resolved on the blocking pool, the answer coming
 // back through the ring.
 #include <tram/runtime.hpp>
 
@@ -26,7 +26,7 @@ TEST_CASE("resolve waits through the ring: the loop keeps running meanwhile") {
     const auto found = run(d, resolve("localhost", 1, resolve_options{.family = AF_INET}));
     REQUIRE_FALSE(found.empty());
     CHECK(found.front() == socket_address::loopback_v4(1));
-    // The answer arrived as a CQE (the eventfd read), not by blocking the loop thread.
+    // The answer arrived as a CQE (see blocking_pool), not by blocking the loop thread.
     CHECK(d.stats().cqes_reaped > before.cqes_reaped);
 }
 

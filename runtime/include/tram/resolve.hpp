@@ -24,13 +24,10 @@ struct resolve_options {
 ///
 /// io_uring has no name resolution, and getaddrinfo blocks (files, DNS, NSS modules), so it
 /// never runs on the loop thread: a numeric host ("127.0.0.1", "::1") is parsed in place, and
-/// any other goes to a helper std::thread. The result comes back through the ring: the
-/// awaiting coroutine waits on an IORING_OP_READ of an eventfd that the helper writes when it
-/// is done, so the loop sleeps in io_uring_enter as usual, the wait counts as an operation in
-/// flight (tram::run and the driver's shutdown see it), and a stop request cancels the wait at
-/// once (ECANCELED). The helper then finishes on its own; what it shares with the coroutine is
-/// reference-counted, so nothing it writes is freed under it. One thread per call: resolve is
-/// for connection setup, not for a hot path.
+/// any other goes to `default_blocking_pool()`, whose answer comes back through the ring (see
+/// blocking_pool.hpp): the loop sleeps in io_uring_enter as usual, the wait counts as an
+/// operation in flight, and a stop request ends it at once (ECANCELED) while the lookup
+/// finishes on its own.
 ///
 /// Errors throw tram::error naming the host: "resolve nosuch.example:80: Name or service not
 /// known (ENOENT)" (EAI_NONAME and EAI_NODATA map to ENOENT, EAI_AGAIN to EAGAIN, EAI_MEMORY

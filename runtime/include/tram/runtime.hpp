@@ -10,6 +10,7 @@
 #include <tram/multishot.hpp>
 #include <tram/operation.hpp>
 #include <tram/recv_stream.hpp>
+#include <tram/blocking_pool.hpp>
 #include <tram/resolve.hpp>
 #include <tram/run.hpp>
 #include <tram/socket.hpp>
