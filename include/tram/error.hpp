@@ -5,6 +5,7 @@
 // the kernel does, because EINTR, EAGAIN and EBUSY there are expected conditions, not errors.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -17,10 +18,16 @@ namespace tram {
 class error : public std::system_error {
 public:
     error(int errnum, const std::string& message)
-        : std::system_error(errnum, std::system_category(), message) {}
+        : std::system_error(errnum, std::system_category()), message_(message) {}
 
+    /// The message as given: std::system_error's own would append strerror a second time.
+    [[nodiscard]] const char* what() const noexcept override { return message_.what(); }
     /// The errno value.
     [[nodiscard]] int errnum() const noexcept { return code().value(); }
+
+private:
+    // A runtime_error only for its reference-counted string, whose copy cannot throw.
+    std::runtime_error message_;
 };
 
 /// The symbolic name of an errno value ("ECONNREFUSED"), or "E?" for one tram has no name for.

@@ -53,3 +53,14 @@ TEST_CASE("throw_error throws a tram::error carrying the errno and the message")
 TEST_CASE("a tram::error can be caught as a std::system_error") {
     CHECK_THROWS_AS(throw_error(EBADF, "close"), std::system_error);
 }
+
+TEST_CASE("an error's message is exactly the description, without strerror appended again") {
+    try {
+        throw_error(ECONNREFUSED, "connect 127.0.0.1:9");
+    } catch (const error& e) {
+        CHECK(std::string(e.what()) == "connect 127.0.0.1:9: Connection refused (ECONNREFUSED)");
+        CHECK(e.code() == std::error_code(ECONNREFUSED, std::system_category()));
+        const error copy = e; // exceptions are copied when thrown and caught by value
+        CHECK(std::string(copy.what()) == e.what());
+    }
+}
