@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -286,9 +287,12 @@ void print_table(const std::vector<result>& results) {
 }
 
 void write_csv(const std::string& path, const std::vector<result>& results) {
-    std::ofstream out(path);
+    // Appends, like every benchmark of the suite: scripts/bench starts a fresh file per run.
+    std::error_code size_error;
+    const bool fresh = std::filesystem::file_size(path, size_error) == 0 || size_error;
+    std::ofstream out(path, std::ios::app);
     if (!out) fail("cannot write " + path + ": " + std::strerror(errno));
-    out << "workload,setting,system,metric,value\n";
+    if (fresh) out << "workload,setting,system,metric,value\n";
     auto row = [&](unsigned batch, const char* system, const char* metric, double value) {
         out << "nop,batch=" << batch << ',' << system << ',' << metric << ',' << value << '\n';
     };
