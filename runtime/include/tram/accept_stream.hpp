@@ -65,14 +65,18 @@ private:
 ///
 /// Armed when constructed. `co_await next()` gives the next connection (a `Stream`, whose
 /// error messages name its peer, looked up only when an error occurs). When the kernel ends
-/// the accept (a CQE without IORING_CQE_F_MORE: an error such as EMFILE, or a CQ overflow),
-/// connections already queued still come first, an error is thrown from `next()` (tram::error
-/// "accept 0.0.0.0:8080: Too many open files (EMFILE)"), and the following `next()` arms the
-/// accept again: so a full descriptor table never turns into a busy loop, and the caller
-/// decides whether to go on. The stream ends only when cancelled (`cancel()`, or a stop
-/// request on the coroutine awaiting `next()`): `next()` then throws ECANCELED once the
-/// kernel has confirmed. Destroying the stream while armed is safe: the accept is cancelled
-/// and connections that arrive meanwhile are closed (see multishot.hpp).
+/// the accept (a CQE without IORING_CQE_F_MORE), connections already queued still come first;
+/// then a full completion queue's last connection is simply handed over, while an error is
+/// thrown from `next()` (tram::error "accept 0.0.0.0:8080: Too many open files (EMFILE)");
+/// either way the following `next()` arms the accept again. So a full descriptor table never
+/// turns into a busy loop, and the caller decides what to do: the kernel says nothing when a
+/// descriptor frees, and an accept armed while the table is full fails at once, so a server
+/// that goes on waits a little (`sleep_for`) before its next `next()`; meanwhile new clients
+/// wait in the listen backlog, and the connections it has are served as before. (The kernel
+/// reads RLIMIT_NOFILE when the accept is armed.) The stream ends only when cancelled
+/// (`cancel()`, or a stop request on the coroutine awaiting `next()`): `next()` then throws
+/// ECANCELED once the kernel has confirmed. Destroying the stream while armed is safe: the
+/// accept is cancelled and connections that arrive meanwhile are closed (see multishot.hpp).
 ///
 /// The listener must outlive the stream and stay where it is.
 template <typename Stream>
