@@ -60,7 +60,8 @@ TEST_CASE("tasks spawned from many threads onto every worker all run exactly onc
             }
         });
     }
-    for (auto& s : spawners) s.join();
+    for (auto& s : spawners)
+        s.join();
     REQUIRE(eventually([&] { return ran.load() == 4 * per_thread; }));
     std::this_thread::sleep_for(20ms);
     CHECK(ran.load() == 4 * per_thread);
@@ -69,16 +70,17 @@ TEST_CASE("tasks spawned from many threads onto every worker all run exactly onc
 TEST_CASE("a worker spawns onto another worker through the ring") {
     worker_pool pool(worker_pool_options{.threads = 2});
     std::atomic<int> ran_on_one{0};
-    const int spawned = pool.block_on(0, [](worker_pool& p, std::atomic<int>& counter) -> task<int> {
-        for (int i = 0; i < 1000; ++i) {
-            p.spawn_on(1, [](worker_pool& pp, std::atomic<int>& c) -> task<> {
-                if (pp.current_worker() == 1) c.fetch_add(1);
-                co_return;
-            }(p, counter));
-            if (i % 64 == 0) co_await yield(); // lets worker 0 send its MSG_RING wake-ups
-        }
-        co_return 1000;
-    }(pool, ran_on_one));
+    const int spawned =
+        pool.block_on(0, [](worker_pool& p, std::atomic<int>& counter) -> task<int> {
+            for (int i = 0; i < 1000; ++i) {
+                p.spawn_on(1, [](worker_pool& pp, std::atomic<int>& c) -> task<> {
+                    if (pp.current_worker() == 1) c.fetch_add(1);
+                    co_return;
+                }(p, counter));
+                if (i % 64 == 0) co_await yield(); // lets worker 0 send its MSG_RING wake-ups
+            }
+            co_return 1000;
+        }(pool, ran_on_one));
     REQUIRE(eventually([&] { return ran_on_one.load() == spawned; }));
 }
 
@@ -103,10 +105,11 @@ TEST_CASE("block_on returns a worker task's value and rethrows its exception") {
         co_await sleep_for(1ms);
         co_return 9;
     }()) == 9);
-    CHECK_THROWS_WITH(pool.block_on(0, []() -> task<int> {
-                          co_await nop();
-                          throw worker_failure();
-                      }()),
+    CHECK_THROWS_WITH(pool.block_on(0,
+                                    []() -> task<int> {
+                                        co_await nop();
+                                        throw worker_failure();
+                                    }()),
                       "worker failure");
 }
 
@@ -139,4 +142,43 @@ TEST_CASE("workers can be pinned to the CPUs the process may use") {
     worker_pool pool(worker_pool_options{.threads = 2, .pin = true});
     const int cpu = pool.block_on(1, []() -> task<int> { co_return ::sched_getcpu(); }());
     CHECK(cpu >= 0);
+}
+
+namespace {
+
+// Counts the coroutine frames alive: a frame that is neither finished nor destroyed at the end
+// is a leak.
+struct frame_counter {
+    std::atomic<int>* live;
+    explicit frame_counter(std::atomic<int>& l)
+        : live(&l) {
+        live->fetch_add(1);
+    }
+    frame_counter(const frame_counter&) = delete;
+    frame_counter& operator=(const frame_counter&) = delete;
+    ~frame_counter() { live->fetch_sub(1); }
+};
+
+// Hands a ball to the other worker, which hands it back, until the pool goes away.
+task<> ping_pong(worker_pool& pool, std::atomic<int>& live, std::atomic<long>& hops) {
+    const frame_counter alive(live);
+    const std::size_t other = 1 - pool.current_worker();
+    hops.fetch_add(1, std::memory_order_relaxed);
+    pool.spawn_on(other, ping_pong(pool, live, hops));
+    co_await nop(); // in flight when the pool shuts down, for some of them
+}
+
+} // namespace
+
+TEST_CASE("destroying a pool while its workers hand tasks to each other leaks no frame") {
+    std::atomic<int> live{0};
+    std::atomic<long> hops{0};
+    {
+        worker_pool pool(worker_pool_options{.threads = 2});
+        for (std::size_t ball = 0; ball < 8; ++ball) {
+            pool.spawn_on(ball % 2, ping_pong(pool, live, hops));
+        }
+        REQUIRE(eventually([&] { return hops.load() > 20'000; }));
+    } // while the balls fly: MSG_RING wake-ups and adopted frames in flight both ways
+    CHECK(live.load() == 0);
 }
