@@ -128,16 +128,18 @@ struct worker {
 tram::task<> accept_connections(worker& w) {
     auto incoming = w.listener.incoming();
     for (;;) {
+        bool failed = false;
         try {
             tram::tcp_stream stream = co_await incoming.next();
             tram::spawn(http_server::serve_connection(w.context, std::move(stream)));
         } catch (const tram::error& e) {
             if (e.errnum() == ECANCELED) co_return;
-            // Out of descriptors (EMFILE, ENFILE) or memory: the kernel gives no notice when
-            // one frees, so wait a little; clients wait in the backlog meanwhile.
             std::fprintf(stderr, "http_server: %s\n", e.what());
+            failed = true;
         }
-        co_await tram::sleep_for(100ms);
+        // Out of descriptors (EMFILE, ENFILE) or memory: the kernel gives no notice when one
+        // frees, so wait a little; clients wait in the backlog meanwhile.
+        if (failed) co_await tram::sleep_for(100ms);
     }
 }
 
