@@ -27,7 +27,8 @@ namespace tram {
 template <typename Derived>
 class io_awaiter : private detail::operation_base {
 public:
-    io_awaiter() noexcept : operation_base(&on_complete, &on_start, &on_cancel) {}
+    io_awaiter() noexcept
+        : operation_base(&on_complete, &on_start, &on_cancel) {}
     io_awaiter(io_awaiter&& other) noexcept
         : operation_base(&on_complete, &on_start, &on_cancel)
         , stop_(std::move(other.stop_))
@@ -36,7 +37,9 @@ public:
         , explicit_stop_(other.explicit_stop_) {
         assert(other.state_ == state::idle && "an operation cannot move once awaited");
     }
-    ~io_awaiter() { assert(state_ != state::in_flight && "destroyed with its operation in flight"); }
+    ~io_awaiter() {
+        assert(state_ != state::in_flight && "destroyed with its operation in flight");
+    }
 
     /// Ends the operation with `timed_out()` if it has not completed after `timeout`, through
     /// a linked IORING_OP_LINK_TIMEOUT (no timer of our own, no extra system call).
@@ -62,25 +65,17 @@ public:
         driver_ = current_driver();
         assert(driver_ != nullptr && "an I/O operation needs a running tram::driver");
         waiter_ = waiter;
+        if constexpr (std::is_base_of_v<detail::promise_base, Promise>) {
+            // The common case: the coroutine's own token, through its cancel slot.
+            if (!explicit_stop_) return suspend_observing(waiter.promise());
+        }
         if (!explicit_stop_) stop_ = detail::stop_token_of(waiter);
-        if (stop_.stop_requested()) {
-            result_ = io_result(-ECANCELED);
-            return false;
-        }
-        if (driver_->acquire_slot(*this)) {
-            try {
-                submit();
-            } catch (...) {
-                driver_->release_slot(); // the SQE could not be had: the op never started
-                throw;
-            }
-        } else {
-            state_ = state::waiting_slot;
-        }
+        if (stop_.stop_requested()) return finish_at_once();
+        start();
         // Registered after the SQE exists, so that a stop request always finds something to
         // cancel (the callback runs at once if the stop was requested in between). An inherited
-        // token moves into the callback (a copy costs two more atomic operations per await);
-        // one given with `with_stop_token` stays, for a later await of the same operation.
+        // token moves into the callback; one given with `with_stop_token` stays, for a later
+        // await of the same operation.
         if (stop_.stop_possible()) {
             stop_callback_.emplace(explicit_stop_ ? std::stop_token(stop_) : std::move(stop_),
                                    canceller{this});
@@ -89,9 +84,15 @@ public:
     }
 
     io_result await_resume() noexcept {
-        // Destroying the callback waits for one that is running on another thread; after it,
-        // no new cancel request can be posted, and a pending one is withdrawn.
-        stop_callback_.reset();
+        // Disarming the slot (or destroying the callback) waits for a canceller running on
+        // another thread; after it, no new cancel request can be posted, and a pending one is
+        // withdrawn.
+        if (cancel_slot_ != nullptr) {
+            cancel_slot_->disarm(this);
+            cancel_slot_ = nullptr;
+        } else {
+            stop_callback_.reset();
+        }
         if (remote_cancel_posted_.load(std::memory_order_acquire)) driver_->withdraw_cancel(*this);
         state_ = state::idle;
         return result_;
@@ -108,6 +109,39 @@ private:
         io_awaiter* self;
         void operator()() const noexcept { self->request_cancel(); }
     };
+
+    bool suspend_observing(detail::promise_base& promise) {
+        const std::stop_token& token = promise.stop_token();
+        if (token.stop_requested()) return finish_at_once();
+        start();
+        // Armed after the SQE exists, like the callback below.
+        if (promise.cancel_slot().arm(token, this, &cancel_from_slot)) {
+            cancel_slot_ = &promise.cancel_slot();
+        }
+        return true;
+    }
+
+    bool finish_at_once() noexcept {
+        result_ = io_result(-ECANCELED);
+        return false;
+    }
+
+    void start() {
+        if (!driver_->acquire_slot(*this)) {
+            state_ = state::waiting_slot;
+            return;
+        }
+        try {
+            submit();
+        } catch (...) {
+            driver_->release_slot(); // the SQE could not be had: the op never started
+            throw;
+        }
+    }
+
+    static void cancel_from_slot(void* self) noexcept {
+        static_cast<io_awaiter*>(self)->request_cancel();
+    }
 
     void set_timeout(std::chrono::nanoseconds timeout) noexcept {
         const auto ns = std::max<std::chrono::nanoseconds::rep>(timeout.count(), 0);
@@ -164,9 +198,7 @@ private:
         driver_->schedule(waiter_);
     }
 
-    static void on_start(operation_base& base) noexcept {
-        static_cast<io_awaiter&>(base).submit();
-    }
+    static void on_start(operation_base& base) noexcept { static_cast<io_awaiter&>(base).submit(); }
     static void on_cancel(operation_base& base) noexcept {
         static_cast<io_awaiter&>(base).cancel_here();
     }
@@ -196,6 +228,7 @@ private:
     std::coroutine_handle<> waiter_;
     std::stop_token stop_;
     std::optional<std::stop_callback<canceller>> stop_callback_;
+    detail::cancel_slot* cancel_slot_ = nullptr;
     std::atomic<bool> remote_cancel_posted_{false};
     io_result result_;
     __kernel_timespec timeout_{};

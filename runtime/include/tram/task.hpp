@@ -1,6 +1,7 @@
 // task<T>: a lazily started, move-only coroutine whose result is taken by co_await.
 #pragma once
 
+#include <tram/cancel_slot.hpp>
 #include <tram/frame_allocator.hpp>
 
 #include <coroutine>
@@ -44,10 +45,13 @@ public:
     [[nodiscard]] const std::stop_token& stop_token() const noexcept { return stop_; }
     void set_stop_token(std::stop_token token) noexcept { stop_ = std::move(token); }
     void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
+    /// Where the operation this coroutine awaits is armed for its stop token to cancel.
+    [[nodiscard]] detail::cancel_slot& cancel_slot() noexcept { return cancel_slot_; }
 
 private:
     std::coroutine_handle<> continuation_ = std::noop_coroutine();
     std::stop_token stop_;
+    detail::cancel_slot cancel_slot_;
 };
 
 /// The stop token of the coroutine behind `h`, if its promise carries one.
@@ -66,7 +70,7 @@ public:
     task<T> get_return_object() noexcept;
     void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
     template <typename U>
-        requires std::is_convertible_v<U&&, T>
+    requires std::is_convertible_v<U&&, T>
     void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         result_.template emplace<1>(std::forward<U>(value));
     }
@@ -106,8 +110,10 @@ public:
     using handle_type = std::coroutine_handle<promise_type>;
 
     task() noexcept = default;
-    explicit task(handle_type h) noexcept : h_(h) {}
-    task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+    explicit task(handle_type h) noexcept
+        : h_(h) {}
+    task(task&& other) noexcept
+        : h_(std::exchange(other.h_, {})) {}
     task& operator=(task&& other) noexcept {
         if (this != &other) {
             if (h_) h_.destroy();
@@ -125,7 +131,8 @@ public:
 
     class awaiter {
     public:
-        explicit awaiter(handle_type h) noexcept : h_(h) {}
+        explicit awaiter(handle_type h) noexcept
+            : h_(h) {}
         bool await_ready() const noexcept { return !h_ || h_.done(); }
         template <typename Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
