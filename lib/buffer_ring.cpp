@@ -2,6 +2,8 @@
 #include <tram/error.hpp>
 #include <tram/ring.hpp>
 
+#include "locked_memory.hpp"
+
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -24,6 +26,13 @@ buffer_ring::buffer_ring(ring& r, std::uint16_t group_id, unsigned count, std::s
     reg.ring_entries = count;
     reg.bgid = group_id;
     const int res = r.register_raw(IORING_REGISTER_PBUF_RING, &reg, 1);
+    if (res == -ENOMEM) {
+        // The kernel pins the descriptors (16 bytes a buffer), not the buffers.
+        throw_error(
+            ENOMEM, "io_uring_register(PBUF_RING)",
+            detail::pinning_failure("registering provided-buffer ring " + std::to_string(group_id),
+                                    ring_memory_.size()));
+    }
     if (res < 0) {
         throw_error(-res, "io_uring_register(PBUF_RING)",
                     "registering provided-buffer ring " + std::to_string(group_id) +

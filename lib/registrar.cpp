@@ -2,10 +2,7 @@
 #include <tram/registrar.hpp>
 #include <tram/ring.hpp>
 
-#include <linux/capability.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "locked_memory.hpp"
 
 #include <array>
 #include <numeric>
@@ -13,32 +10,6 @@
 
 namespace tram {
 namespace {
-
-std::string kib(std::uint64_t bytes) { return std::to_string((bytes + 1023) / 1024) + " KiB"; }
-
-bool has_ipc_lock() noexcept {
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2]{};
-    if (::syscall(SYS_capget, &header, data) != 0) return false;
-    return (data[CAP_IPC_LOCK / 32].effective & (1U << (CAP_IPC_LOCK % 32))) != 0;
-}
-
-// Registered buffers are pinned, and without CAP_IPC_LOCK the kernel charges the pinned pages
-// to the user's RLIMIT_MEMLOCK, shared by all of that user's rings (6.18 charges the rings'
-// own memory too). The outcome is a bare ENOMEM, so say which limit and how much was asked.
-std::string pinning_detail(const char* what, std::uint64_t bytes) {
-    const std::string asked = std::string(what) + " (" + kib(bytes) + " to pin)";
-    if (has_ipc_lock()) {
-        return asked + ": the kernel is out of memory (with CAP_IPC_LOCK, RLIMIT_MEMLOCK does "
-                       "not apply)";
-    }
-    rlimit lim{};
-    ::getrlimit(RLIMIT_MEMLOCK, &lim);
-    if (lim.rlim_cur == RLIM_INFINITY) return asked + ": the kernel is out of memory";
-    return asked + ": not enough locked memory (RLIMIT_MEMLOCK is " + kib(lim.rlim_cur) +
-           " for all of this user's pinned memory; raise it with ulimit -l or LimitMEMLOCK=, "
-           "or grant CAP_IPC_LOCK)";
-}
 
 std::string registration_detail(int err, const char* what) {
     // Only buffer registrations pin memory (register_pinned); tables are plain kernel memory.
@@ -51,11 +22,12 @@ std::string registration_detail(int err, const char* what) {
     return std::string(what);
 }
 
-// A registration that pins `bytes` of memory: ENOMEM gets pinning_detail.
+// A registration that pins `bytes` of memory: ENOMEM says which limit and how much.
 int register_pinned(ring& r, unsigned opcode, const void* arg, unsigned nr_args, const char* what,
                     std::uint64_t bytes) {
     const int ret = r.register_raw(opcode, arg, nr_args);
-    if (ret == -ENOMEM) throw_error(ENOMEM, "io_uring_register", pinning_detail(what, bytes));
+    if (ret == -ENOMEM)
+        throw_error(ENOMEM, "io_uring_register", detail::pinning_failure(what, bytes));
     if (ret < 0) throw_error(-ret, "io_uring_register", registration_detail(-ret, what));
     return ret;
 }

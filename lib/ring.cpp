@@ -31,10 +31,14 @@ std::string setup_failure_detail(int err, const ring_options& options, setup_fla
     case ENOMEM: {
         rlimit lim{};
         ::getrlimit(RLIMIT_MEMLOCK, &lim);
+        // 5.12 moved ring memory to the memory cgroup; the region rework of 6.1x put it back
+        // under RLIMIT_MEMLOCK (on 6.18 a 64 KiB limit fits 256 entries, not 512).
         return "not enough memory for the rings (RLIMIT_MEMLOCK is " +
                (lim.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
                                               : std::to_string(lim.rlim_cur / 1024) + " KiB") +
-               ", which kernels before 5.12 charge ring memory to), or the kernel is out of memory";
+               ", which kernels before 5.12 and recent ones such as 6.18 charge ring memory to "
+               "unless the process has CAP_IPC_LOCK: ask for fewer entries, or raise it), or "
+               "the kernel is out of memory";
     }
     case EINVAL:
         return "invalid parameters (entries " + std::to_string(options.entries) + ", flags {" +
