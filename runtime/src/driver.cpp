@@ -100,9 +100,11 @@ driver::~driver() {
 
 bool driver::has_pending_work() const noexcept {
     // TASKRUN and CQ_OVERFLOW: completions that only a run_once (its enter) brings into the CQ.
+    // An unarmed wake-up poll (before the first turn, or after the kernel ended it): only a
+    // turn arms it, and until then a host asleep on fd() misses other threads' wake-ups.
     const submission_queue& sq = ring_.sq();
     return !next_ready_.empty() || sq.unpublished() > 0 || ring_.cq().ready() > 0 ||
-           sq.taskrun() || sq.cq_overflow();
+           sq.taskrun() || sq.cq_overflow() || (!wake_poll_armed_ && !shutting_down_);
 }
 
 void driver::run_turn(bool may_block) {

@@ -150,7 +150,8 @@ public:
     /// fd). Useful only with `driver_options::pollable`; see the README for the protocol.
     [[nodiscard]] int fd() const noexcept { return ring_.fd(); }
     /// Embedding: true when a coroutine is ready to run or SQEs wait to be submitted, so the
-    /// host loop should call `run_once` again soon rather than sleep on `fd()`.
+    /// host loop should call `run_once` again soon rather than sleep on `fd()`. Also true
+    /// before the first turn: that turn arms the poll through which other threads wake it.
     [[nodiscard]] bool has_pending_work() const noexcept;
 
     /// Queues `h` to be resumed on a later turn (in FIFO order).
