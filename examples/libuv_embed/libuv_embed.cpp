@@ -206,6 +206,12 @@ int run() {
     // Pollable: no DEFER_TASKRUN, whose completions would appear only when we enter the ring.
     tram::driver driver(tram::driver_options{.pollable = true});
     host h(driver);
+    // Tasks still suspended when we leave early (an error) are destroyed by the driver's
+    // shutdown, and their destructors use `h`: so the driver shuts down before `h` goes.
+    struct shutdown_first {
+        tram::driver& d;
+        ~shutdown_first() { d.shutdown(); }
+    } const shutdown_guard{driver};
     check(uv_loop_init(&h.loop), "uv_loop_init");
     h.ring_poll.data = h.before_poll.data = h.keep_polling_hot.data = h.ticker.data = &h;
     check(uv_poll_init(&h.loop, &h.ring_poll, driver.fd()), "uv_poll_init ring fd");
