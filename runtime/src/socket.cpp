@@ -6,6 +6,7 @@
 #include <tram/error.hpp>
 #include <tram/unix_socket.hpp>
 
+#include <cassert>
 #include <cerrno>
 #include <string>
 
@@ -175,4 +176,216 @@ descriptor datagram_socket::open_bound(int family, int type, const socket_addres
     return fd;
 }
 
+namespace detail {
+namespace {
+
+// The CQE of the send of a send_then_recv round (the recv's carries no tag). Tag 1 is the
+// driver's link timeout.
+constexpr unsigned linked_send_tag = 2;
+
+} // namespace
+
+send_then_recv_base::~send_then_recv_base() {
+    assert(state_ != state::in_flight && state_ != state::waiting_slot &&
+           "destroyed with its operation in flight");
+}
+
+bool send_then_recv_base::suspend(std::coroutine_handle<> waiter, std::stop_token token) {
+    driver_ = current_driver();
+    assert(driver_ != nullptr && "an I/O operation needs a running tram::driver");
+    waiter_ = waiter;
+    sent_ = 0;
+    send_error_ = 0;
+    recv_ = completion{};
+    cancel_requested_ = false;
+    if (token.stop_requested()) {
+        cancel_requested_ = true;
+        recv_.result = -ECANCELED;
+        return false;
+    }
+    if (driver_->acquire_slot(*this)) {
+        try {
+            submit();
+        } catch (...) {
+            driver_->release_slot(); // no SQE could be had: nothing started
+            throw;
+        }
+    } else {
+        state_ = state::waiting_slot;
+    }
+    // After the SQEs exist, so that a stop request always finds something to cancel.
+    if (token.stop_possible()) stop_callback_.emplace(std::move(token), canceller{this});
+    return true;
+}
+
+void send_then_recv_base::submit() {
+    const int fd = socket_->fd();
+    const auto rest = reply_.subspan(sent_);
+    auto prep_receive = [&](io_uring_sqe& sqe) noexcept {
+        if (buf_group_ >= 0) {
+            prep_recv_select(sqe, fd, static_cast<std::uint16_t>(buf_group_));
+        } else {
+            prep_recv(sqe, fd, clamp_socket_transfer(buf_));
+        }
+        set_user_data(sqe, user_data());
+    };
+    if (rest.empty()) {
+        send_alone_ = false;
+        prep_receive(driver_->get_sqe());
+    } else if (rest.size() > max_socket_transfer) {
+        // More than one send moves: a skipped CQE would hide how much went, so this part goes
+        // unlinked, with its CQE.
+        send_alone_ = true;
+        io_uring_sqe& sqe = driver_->get_sqe();
+        prep_send(sqe, fd, rest.first(max_socket_transfer), MSG_WAITALL | MSG_NOSIGNAL);
+        set_user_data(sqe, user_data(linked_send_tag));
+    } else {
+        send_alone_ = false;
+        // MSG_WAITALL: the kernel retries a partial send itself, so a short result means the
+        // send failed part way, which is what breaks the link.
+        const sqe_range sqes = driver_->get_sqes(2);
+        prep_send(sqes[0], fd, rest, MSG_WAITALL | MSG_NOSIGNAL);
+        set_user_data(sqes[0], user_data(linked_send_tag));
+        prep_receive(sqes[1]);
+        sqes.link();
+        add_flags(sqes[0], sqe_flag::cqe_skip_success);
+    }
+    state_ = state::in_flight;
+}
+
+void send_then_recv_base::request_cancel() noexcept {
+    if (!driver_->on_driver_thread()) {
+        remote_cancel_posted_.store(true, std::memory_order_release);
+        driver_->post_cancel(*this);
+        return;
+    }
+    cancel_here();
+}
+
+void send_then_recv_base::cancel_here() noexcept {
+    switch (state_) {
+    case state::waiting_slot:
+        driver_->forget_waiting(*this);
+        cancel_requested_ = true;
+        recv_.result = -ECANCELED;
+        state_ = state::completed;
+        driver_->schedule(waiter_);
+        break;
+    case state::in_flight:
+        if (cancel_requested_) break;
+        cancel_requested_ = true;
+        // Both: a recv still waiting behind its send cannot be cancelled by itself (it has not
+        // started), and the send may be over already. Whichever is not there answers ENOENT.
+        try {
+            driver_->cancel(user_data(linked_send_tag));
+            if (!send_alone_) driver_->cancel(user_data());
+        } catch (...) {
+            // The ring is failing; the driver's shutdown cancels everything anyway.
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void send_then_recv_base::complete() noexcept {
+    state_ = state::completed;
+    driver_->release_slot();
+    driver_->schedule(waiter_);
+}
+
+void send_then_recv_base::next_round() noexcept {
+    // A short send: the rest, linked to a new recv. Not once the driver is draining, whose
+    // one cancel-everything request would miss the new SQEs.
+    if (cancel_requested_ || driver_->shutting_down()) {
+        cancel_requested_ = true;
+        recv_.result = -ECANCELED;
+        return complete();
+    }
+    try {
+        submit();
+    } catch (const error& e) {
+        send_error_ = e.errnum();
+        complete();
+    } catch (...) {
+        send_error_ = ENOMEM;
+        complete();
+    }
+}
+
+void send_then_recv_base::on_send(const completion& c) noexcept {
+    // Only a failed or short send posts a CQE when linked, and then the kernel fails the
+    // recv behind it without posting one (REQ_F_SKIP_LINK_CQES: the head skipped success):
+    // this CQE ends the round, and the recv never ran.
+    if (c.result < 0) {
+        send_error_ = -c.result;
+    } else if (c.result == 0) {
+        send_error_ = EPIPE; // a stream send of a non-empty buffer moves a byte or fails
+    } else {
+        sent_ += static_cast<std::size_t>(c.result);
+    }
+    if (send_error_ != 0) return complete();
+    next_round();
+}
+
+void send_then_recv_base::on_recv(const completion& c) noexcept {
+    recv_ = c;
+    sent_ = reply_.size();
+    complete();
+}
+
+void send_then_recv_base::on_complete(operation_base& base, const completion& c) noexcept {
+    auto& self = static_cast<send_then_recv_base&>(base);
+    if ((c.user_data & user_data_tag_mask) == linked_send_tag) {
+        self.on_send(c);
+    } else {
+        self.on_recv(c);
+    }
+}
+
+void send_then_recv_base::on_start(operation_base& base) noexcept {
+    auto& self = static_cast<send_then_recv_base&>(base);
+    try {
+        self.submit();
+    } catch (const error& e) {
+        self.send_error_ = e.errnum();
+        self.complete();
+    } catch (...) {
+        self.send_error_ = ENOMEM;
+        self.complete();
+    }
+}
+
+void send_then_recv_base::on_cancel(operation_base& base) noexcept {
+    static_cast<send_then_recv_base&>(base).cancel_here();
+}
+
+completion send_then_recv_base::finish() {
+    // Destroying the callback waits for one running on another thread; after it no cancel
+    // request can be posted, and one still pending is withdrawn.
+    stop_callback_.reset();
+    if (remote_cancel_posted_.exchange(false, std::memory_order_acq_rel)) {
+        driver_->withdraw_cancel(*this);
+    }
+    state_ = state::idle;
+    const auto cancelled = [this](int errnum) {
+        return cancel_requested_ && (errnum == ECANCELED || errnum == EINTR) ? ECANCELED : errnum;
+    };
+    if (send_error_ != 0) throw_socket_error(cancelled(send_error_), "send", *socket_);
+    if (recv_.result < 0) throw_socket_error(cancelled(-recv_.result), "recv", *socket_);
+    return recv_;
+}
+
+recv_chunk send_then_recv_select_operation::await_resume() {
+    // A buffer the kernel picked comes with a result of 0 (end of stream) as well: give it
+    // back before anything else.
+    const completion c = recv_completion();
+    const auto id = c.buffer_id();
+    if (id && c.result <= 0) ring_->recycle(*id);
+    const completion done = finish();
+    if (done.result == 0 || !id) return {};
+    return recv_chunk(*ring_, *id, static_cast<std::uint32_t>(done.result));
+}
+
+} // namespace detail
 } // namespace tram

@@ -1,18 +1,24 @@
 // Tests of tcp.hpp with socket.cpp, accept_stream.hpp and recv_stream.hpp, over loopback only
 // (127.0.0.1 and ::1): echo exchanges, a thousand connections through multishot accept and
-// recv, a buffer ring that runs dry, refused, reset and timed-out connections, SEND_ZC.
+// recv, a buffer ring that runs dry, refused, reset and timed-out connections, SEND_ZC, and
+// send_then_recv (a send linked to a recv) with its short, failed and cancelled paths.
 #include <tram/runtime.hpp>
 
 #include "skip.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace tram;
@@ -484,5 +490,256 @@ TEST_CASE("destroying armed accept and recv streams is safe, and their late CQEs
         auto chunk = co_await again.next();
         REQUIRE(chunk);
         CHECK(chunk->size() > 0);
+    }(ring));
+}
+
+namespace {
+
+// A blocking client on its own thread: sends `rounds` messages of `size` bytes, each after the
+// previous one came back whole, and checks every echo.
+void ping_pong_client(std::uint16_t port, int rounds, std::size_t size, bool& ok) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0;
+    std::vector<std::byte> echoed(size);
+    for (int i = 0; ok && i < rounds; ++i) {
+        const auto message = pattern(size, static_cast<unsigned>(i));
+        ok = ::send(fd, message.data(), size, MSG_NOSIGNAL) == static_cast<ssize_t>(size) &&
+             ::recv(fd, echoed.data(), size, MSG_WAITALL) == static_cast<ssize_t>(size) &&
+             echoed == message;
+    }
+    if (fd >= 0) ::close(fd); // end of stream for the server
+}
+
+// Echoes with send_then_recv into provided buffers until end of stream; gives the exchanges.
+task<int> echo_linked(tcp_stream& s, buffer_ring& ring) {
+    int exchanges = 0;
+    recv_chunk chunk = co_await s.recv(ring);
+    while (chunk.size() > 0) {
+        chunk = co_await s.send_then_recv(chunk.bytes(), ring);
+        ++exchanges;
+    }
+    co_return exchanges;
+}
+
+// Sends `size` bytes to a peer that reads nothing: the send stays blocked until the peer
+// goes.
+task<int> blocked_send_then_recv(tcp_stream& s, std::size_t size) {
+    const auto reply = pattern(size, 3);
+    std::vector<std::byte> buf(64);
+    try {
+        co_await s.send_then_recv(reply, buf);
+    } catch (const error& e) {
+        co_return e.errnum();
+    }
+    co_return 0;
+}
+
+} // namespace
+
+TEST_CASE("send_then_recv echoes a request/response loop at one io_uring_enter per exchange") {
+    constexpr int rounds = 2000;
+    driver d;
+    buffer_ring ring(d.ring(), 11, 8, 4096);
+    tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+    bool client_ok = false;
+    std::thread client(ping_pong_client, listener.name().port(), rounds, 100, std::ref(client_ok));
+    const auto [exchanges, enters] = run(d,
+                                         [](const tcp_listener& l, buffer_ring& ring,
+                                            driver& d) -> task<std::pair<int, std::uint64_t>> {
+                                             tcp_stream s = co_await l.accept();
+                                             const std::uint64_t before = d.stats().enters;
+                                             const int n = co_await echo_linked(s, ring);
+                                             co_return std::pair{n, d.stats().enters - before};
+                                         }(listener, ring, d));
+    client.join();
+    CHECK(client_ok);
+    CHECK(exchanges == rounds);
+    // One enter per exchange (the send's CQE is skipped, the recv's is the one waited for),
+    // plus a few for the first recv and the end.
+    CHECK(enters <= static_cast<std::uint64_t>(rounds) + 5);
+}
+
+TEST_CASE("send_then_recv into the caller's buffer may send from the buffer it receives into") {
+    driver d;
+    tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+    bool client_ok = false;
+    std::thread client(ping_pong_client, listener.name().port(), 300, 70'000, std::ref(client_ok));
+    const int exchanges = run(d, [](const tcp_listener& l) -> task<int> {
+        tcp_stream s = co_await l.accept();
+        std::vector<std::byte> buf(256 * 1024);
+        int n = 0;
+        std::size_t got = co_await s.recv(buf);
+        std::size_t pending = 70'000; // the rest of the current message, then echo it whole
+        std::size_t have = got;
+        while (got > 0) {
+            if (have < pending) {
+                got = co_await s.recv(std::span(buf).subspan(have));
+                have += got;
+                continue;
+            }
+            have = co_await s.send_then_recv(std::span(buf).first(pending), buf);
+            got = have;
+            ++n;
+        }
+        co_return n;
+    }(listener));
+    client.join();
+    CHECK(client_ok);
+    CHECK(exchanges == 300);
+}
+
+TEST_CASE("send_then_recv gives an empty chunk at end of stream, after sending the reply") {
+    driver d;
+    buffer_ring ring(d.ring(), 12, 2, 256);
+    run(d, [](buffer_ring& ring) -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        auto [client, server] = co_await connected_pair(listener);
+        const auto reply = pattern(1000, 5);
+        auto peer = [](tcp_stream& s, const std::vector<std::byte>& expected) -> task<> {
+            std::vector<std::byte> got(expected.size());
+            co_await s.recv_exact(got);
+            CHECK(got == expected);
+            co_await s.shutdown(SHUT_WR);
+        };
+        auto exchange = [](tcp_stream& s, buffer_ring& ring,
+                           const std::vector<std::byte>& reply) -> task<recv_chunk> {
+            co_return co_await s.send_then_recv(reply, ring);
+        };
+        auto [chunk, done] = co_await when_all(exchange(server, ring, reply), peer(client, reply));
+        CHECK(chunk.size() == 0);
+        CHECK(chunk.bytes().empty());
+    }(ring));
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a send_then_recv whose peer resets mid-reply throws the send's error, not the recv's") {
+    driver d;
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        auto [client, server] = co_await connected_pair(listener);
+        client.set_receive_buffer_size(4096);
+        auto resetter = [](tcp_stream& s) -> task<> {
+            std::vector<std::byte> some(1000);
+            co_await s.recv_exact(some);
+            co_await sleep_for(20ms); // the send is blocked on a full window by now
+            co_await s.close();       // unread data: the close sends RST
+        };
+        auto [errnum, reset] =
+            co_await when_all(blocked_send_then_recv(server, 16 * 1024 * 1024), resetter(client));
+        CHECK((errnum == ECONNRESET || errnum == EPIPE));
+        // Part went before the reset (a short send broke the link, the rest failed): the
+        // recv never ran, so its ECANCELED is not what is reported.
+        CHECK(errnum != ECANCELED);
+    }());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("the error of a failed send names the operation and the peer") {
+    driver d;
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        auto [client, server] = co_await connected_pair(listener);
+        const linger abort{1, 0};
+        REQUIRE(::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof(abort)) == 0);
+        co_await client.close(); // RST
+        co_await sleep_for(5ms);
+        std::vector<std::byte> buf(16);
+        try {
+            (void)co_await server.send_then_recv(pattern(100, 1), buf);
+            FAIL("the send went through to a reset peer");
+        } catch (const error& e) {
+            CHECK((e.errnum() == ECONNRESET || e.errnum() == EPIPE));
+            CHECK_THAT(e.what(), Catch::StartsWith("send "));
+        }
+    }());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a stop request while the send is blocked ends send_then_recv with ECANCELED") {
+    driver d;
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        auto [client, server] = co_await connected_pair(listener);
+        client.set_receive_buffer_size(4096);
+        int errnum = -1;
+        auto sender = [](tcp_stream& s, int& errnum) -> task<> {
+            errnum = co_await blocked_send_then_recv(s, 16 * 1024 * 1024);
+        };
+        auto stopper = []() -> task<> { co_await sleep_for(20ms); };
+        const auto r = co_await when_any(sender(server, errnum), stopper());
+        CHECK(r.index() == 1);
+        CHECK(errnum == ECANCELED);
+    }());
+    // The coroutine resumed only after the kernel answered for both requests.
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a stop request while the recv waits ends send_then_recv with ECANCELED") {
+    driver d;
+    buffer_ring ring(d.ring(), 13, 2, 256);
+    run(d, [](buffer_ring& ring) -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        auto [client, server] = co_await connected_pair(listener);
+        const auto reply = pattern(3000, 9);
+        int errnum = -1;
+        auto exchanger = [](tcp_stream& s, buffer_ring& ring, const std::vector<std::byte>& reply,
+                            int& errnum) -> task<> {
+            try {
+                (void)co_await s.send_then_recv(reply, ring);
+                errnum = 0;
+            } catch (const error& e) {
+                errnum = e.errnum();
+                CHECK_THAT(e.what(), Catch::StartsWith("recv "));
+            }
+        };
+        auto reader = [](tcp_stream& s, std::size_t size) -> task<std::vector<std::byte>> {
+            std::vector<std::byte> got(size);
+            co_await s.recv_exact(got);
+            co_await sleep_for(10ms); // the peer sends nothing: the recv waits
+            co_return got;
+        };
+        const auto r =
+            co_await when_any(exchanger(server, ring, reply, errnum), reader(client, reply.size()));
+        REQUIRE(r.index() == 1);
+        CHECK(std::get<1>(r) == reply);
+        CHECK(errnum == ECANCELED);
+    }(ring));
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("send_then_recv on a ring with no buffer left sends the reply, then throws ENOBUFS") {
+    driver d;
+    buffer_ring ring(d.ring(), 14, 1, 256);
+    run(d, [](buffer_ring& ring) -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        auto [client, server] = co_await connected_pair(listener);
+        co_await client.send_all(pattern(10, 1));
+        recv_chunk held = co_await server.recv(ring); // the ring's only buffer
+        REQUIRE(held.size() == 10);
+        auto peer = [](tcp_stream& s, std::span<const std::byte> expected) -> task<> {
+            std::vector<std::byte> got(expected.size());
+            co_await s.recv_exact(got);
+            CHECK(std::ranges::equal(got, expected));
+            co_await s.send_all(pattern(10, 2));
+        };
+        auto exchange = [](tcp_stream& s, buffer_ring& ring,
+                           std::span<const std::byte> reply) -> task<int> {
+            try {
+                (void)co_await s.send_then_recv(reply, ring);
+            } catch (const error& e) {
+                co_return e.errnum();
+            }
+            co_return 0;
+        };
+        auto [errnum, done] =
+            co_await when_all(exchange(server, ring, held.bytes()), peer(client, held.bytes()));
+        CHECK(errnum == ENOBUFS);
+        held.release();
+        recv_chunk next = co_await server.recv(ring); // the data waited in the socket
+        CHECK(std::ranges::equal(next.bytes(), pattern(10, 2)));
     }(ring));
 }

@@ -7,16 +7,21 @@
 #include <tram/error.hpp>
 #include <tram/io_result.hpp>
 #include <tram/operation.hpp>
+#include <tram/recv_chunk.hpp>
 #include <tram/sqe.hpp>
 #include <tram/task.hpp>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -95,6 +100,107 @@ template <bool Counts, typename Prep>
                                                        Prep prep) noexcept {
     return {std::move(prep), operation, s};
 }
+
+/// The state of `stream_socket::send_then_recv`: a send of the whole reply (MSG_WAITALL)
+/// linked (IOSQE_IO_LINK) to a recv, both in one batch, the send's CQE skipped when it
+/// succeeds (IOSQE_CQE_SKIP_SUCCESS). So an exchange costs the driver one CQE, hence at most
+/// one io_uring_enter, and the reply's memory is free again once the recv's CQE is in,
+/// because the link starts the recv only after the send has finished.
+///
+/// A send that fails or comes up short posts its CQE and breaks the link; the kernel then
+/// fails the recv without posting a CQE for it (the head skipped its success CQE, so the
+/// link's cancellations are skipped too: REQ_F_SKIP_LINK_CQES). So each round ends with
+/// exactly one CQE: the send's when it failed or was short (the recv never ran), else the
+/// recv's. A short send goes on with the rest, linked to a new recv; a failed one ends the
+/// operation with the send's error. A reply longer than one send moves
+/// (max_socket_transfer) goes out in plain sends first.
+///
+/// Cancellation (a stop request on the awaiting coroutine) cancels both requests and resumes
+/// only after the last CQE of the round; part of the reply may have been sent by then.
+class send_then_recv_base : public operation_base {
+public:
+    send_then_recv_base(const socket& s, std::span<const std::byte> reply, std::span<std::byte> buf,
+                        int buf_group) noexcept
+        : operation_base(&on_complete, &on_start, &on_cancel)
+        , socket_(&s)
+        , reply_(reply)
+        , buf_(buf)
+        , buf_group_(buf_group) {}
+    send_then_recv_base(send_then_recv_base&& other) noexcept
+        : send_then_recv_base(*other.socket_, other.reply_, other.buf_, other.buf_group_) {}
+    ~send_then_recv_base();
+
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+    template <typename Promise>
+    bool await_suspend(std::coroutine_handle<Promise> waiter) {
+        return suspend(waiter, stop_token_of(waiter));
+    }
+
+protected:
+    /// Ends a resumed operation: throws the send's error or the recv's, else gives the recv's
+    /// CQE (result >= 0, flags with the buffer id of a provided buffer).
+    [[nodiscard]] completion finish();
+    /// The recv's CQE as it came, before `finish` judges it.
+    [[nodiscard]] const completion& recv_completion() const noexcept { return recv_; }
+
+private:
+    enum class state : unsigned char { idle, waiting_slot, in_flight, completed };
+    struct canceller {
+        send_then_recv_base* self;
+        void operator()() const noexcept { self->request_cancel(); }
+    };
+
+    bool suspend(std::coroutine_handle<> waiter, std::stop_token token);
+    void submit();
+    void request_cancel() noexcept;
+    void cancel_here() noexcept;
+    void complete() noexcept;
+    void next_round() noexcept;
+    void on_send(const completion& c) noexcept;
+    void on_recv(const completion& c) noexcept;
+    static void on_complete(operation_base& base, const completion& c) noexcept;
+    static void on_start(operation_base& base) noexcept;
+    static void on_cancel(operation_base& base) noexcept;
+
+    const socket* socket_;
+    std::span<const std::byte> reply_;
+    std::span<std::byte> buf_;
+    int buf_group_; // < 0: recv into buf_
+    std::size_t sent_ = 0;
+    tram::driver* driver_ = nullptr;
+    std::coroutine_handle<> waiter_;
+    std::optional<std::stop_callback<canceller>> stop_callback_;
+    std::atomic<bool> remote_cancel_posted_{false};
+    completion recv_{};
+    int send_error_ = 0;
+    state state_ = state::idle;
+    bool send_alone_ = false; // this round is a lone send (no recv linked)
+    bool cancel_requested_ = false;
+};
+
+/// `send_then_recv` into the caller's buffer: gives the count received (0 at end of stream).
+class send_then_recv_operation final : public send_then_recv_base {
+public:
+    using send_then_recv_base::send_then_recv_base;
+    std::size_t await_resume() { return static_cast<std::size_t>(finish().result); }
+};
+
+/// `send_then_recv` into a provided buffer: gives a `recv_chunk` that owns it (empty at end of
+/// stream).
+class send_then_recv_select_operation final : public send_then_recv_base {
+public:
+    send_then_recv_select_operation(const socket& s, std::span<const std::byte> reply,
+                                    buffer_ring& ring) noexcept
+        : send_then_recv_base(s, reply, {}, ring.group_id())
+        , ring_(&ring) {}
+    send_then_recv_select_operation(send_then_recv_select_operation&& other) noexcept
+        : send_then_recv_base(std::move(other))
+        , ring_(other.ring_) {}
+    recv_chunk await_resume();
+
+private:
+    buffer_ring* ring_;
+};
 
 } // namespace detail
 
@@ -293,6 +399,33 @@ public:
                 prep_send_zc(sqe, fd, detail::clamp_socket_transfer(buf), flags | send_flags);
             });
     }
+    /// Sends all of `reply`, then receives into `buf`, in one round trip through the ring: the
+    /// send (MSG_WAITALL) is linked to the recv and its CQE skipped when it succeeds, so a
+    /// request/response loop costs one CQE and at most one io_uring_enter per exchange. Gives
+    /// the count received, 0 at end of stream. `reply` may overlap `buf` (the recv starts
+    /// only once the send is done). A short send goes on with the rest before the recv; a
+    /// failed one throws tram::error "send PEER: ..." (the recv never ran). A stop request
+    /// ends it with ECANCELED once the kernel has answered; part of `reply` may have gone.
+    [[nodiscard]] detail::send_then_recv_operation
+    send_then_recv(std::span<const std::byte> reply, std::span<std::byte> buf) const noexcept {
+        return {*this, reply, buf, -1};
+    }
+    /// The same, receiving into a buffer the kernel picks from `ring` (IOSQE_BUFFER_SELECT):
+    /// gives a `recv_chunk` that owns it, empty at end of stream. The usual echo loop
+    /// `chunk = co_await s.send_then_recv(chunk.bytes(), ring)` gives the old buffer back only
+    /// after the new one arrived, which is when the kernel is done sending from it. A ring
+    /// with no buffer left ends it with tram::error ENOBUFS "recv PEER: ..." after the reply
+    /// was sent: give buffers back and `recv` again. `ring` must outlive the co_await.
+    [[nodiscard]] detail::send_then_recv_select_operation
+    send_then_recv(std::span<const std::byte> reply, buffer_ring& ring) const noexcept {
+        return {*this, reply, ring};
+    }
+    /// Receives once into a buffer the kernel picks from `ring` (the first recv of a
+    /// `send_then_recv` loop): a `recv_chunk`, empty at end of stream; ENOBUFS as above.
+    [[nodiscard]] detail::send_then_recv_select_operation recv(buffer_ring& ring) const noexcept {
+        return {*this, {}, ring};
+    }
+
     /// shutdown(2) through the ring: SHUT_WR sends FIN (the peer's recv gives 0), SHUT_RD,
     /// SHUT_RDWR.
     [[nodiscard]] auto shutdown(int how = SHUT_WR) const noexcept {
