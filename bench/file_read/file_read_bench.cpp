@@ -11,6 +11,7 @@
 #include <tram/runtime.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -52,7 +53,7 @@ void print_help(const char* argv0) {
                 "  --ramp S        unmeasured warm-up before it (default 0.5)\n"
                 "  --help          this text\n\n"
                 "Last line, for scripts: ops_per_s=.. p50_us=.. p99_us=.. enters_per_op=.. "
-                "total_reads=..\n",
+                "cpu_us_per_op=.. total_reads=..\n",
                 argv0);
 }
 
@@ -146,10 +147,21 @@ private:
     std::uint64_t blocks_;
 };
 
+/// User and system CPU time of the process so far, in microseconds.
+double cpu_us() noexcept {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    auto us = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e6 + t.tv_usec; };
+    return us(usage.ru_utime) + us(usage.ru_stime);
+}
+
 struct shared_state {
     clock_type::time_point measure_from;
     clock_type::time_point stop_at;
     histogram latencies;
+    // CPU time at the end of the ramp (negative until then): the measured reads' CPU cost,
+    // as fio's usr_cpu and sys_cpu count its job's.
+    double cpu_us_at_start = -1;
 };
 
 /// One reader keeping one read in flight until the run ends. `File` is tram::file or
@@ -165,6 +177,7 @@ tram::task<> reader(const File& f, Buffer buf, random_blocks blocks, shared_stat
             co_await f.read(buf, blocks.next_offset()).with_stop_token(std::stop_token{});
         if (n != block_size) throw tram::error(EIO, "read " + f.path() + ": short read");
         if (start >= state.measure_from) {
+            if (state.cpu_us_at_start < 0) state.cpu_us_at_start = cpu_us();
             state.latencies.record(static_cast<std::uint64_t>(
                 std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start)
                     .count()));
@@ -188,6 +201,7 @@ struct results {
     double p50_us;
     double p99_us;
     double enters_per_op;
+    double cpu_us_per_op;
     std::uint64_t total_reads; // ramp included: for counts of system calls over the process
 };
 
@@ -236,13 +250,16 @@ tram::task<results> bench(tram::driver& d, const options& o) {
         before = d.stats();
         co_await read_all(f, buffers, blocks, state);
     }
+    const double cpu_used = cpu_us() - state.cpu_us_at_start;
     const double ops = static_cast<double>(state.latencies.total());
     // Enters over the whole run (ramp included) per read of the whole run.
     const double all_reads = static_cast<double>(d.stats().cqes_reaped - before.cqes_reaped);
-    co_return results{ops / o.seconds, state.latencies.percentile_ns(0.50) / 1e3,
+    co_return results{ops / o.seconds,
+                      state.latencies.percentile_ns(0.50) / 1e3,
                       state.latencies.percentile_ns(0.99) / 1e3,
                       static_cast<double>(d.stats().enters - before.enters) /
                           std::max(all_reads, 1.0),
+                      cpu_used / std::max(ops, 1.0),
                       d.stats().cqes_reaped - before.cqes_reaped};
 }
 
@@ -254,12 +271,13 @@ int main(int argc, char* argv[]) {
         tram::driver d;
         const results r = tram::run(d, bench(d, o));
         std::printf("tram randread 4KiB qd%u %s%s: %.0f ops/s, p50 %.2f us, p99 %.2f us, "
-                    "%.3f io_uring_enter per read\n",
+                    "%.3f io_uring_enter and %.2f us of CPU per read\n",
                     o.queue_depth, o.direct ? "direct" : "cached",
                     o.registered ? " registered" : "", r.ops_per_s, r.p50_us, r.p99_us,
-                    r.enters_per_op);
-        std::printf("ops_per_s=%.0f p50_us=%.3f p99_us=%.3f enters_per_op=%.4f total_reads=%llu\n",
-                    r.ops_per_s, r.p50_us, r.p99_us, r.enters_per_op,
+                    r.enters_per_op, r.cpu_us_per_op);
+        std::printf("ops_per_s=%.0f p50_us=%.3f p99_us=%.3f enters_per_op=%.4f "
+                    "cpu_us_per_op=%.3f total_reads=%llu\n",
+                    r.ops_per_s, r.p50_us, r.p99_us, r.enters_per_op, r.cpu_us_per_op,
                     static_cast<unsigned long long>(r.total_reads));
         return 0;
     } catch (const std::invalid_argument& e) {

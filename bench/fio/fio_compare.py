@@ -4,7 +4,8 @@
 Runs, pinned to one CPU (taskset), fio's io_uring engine at queue depth 1 and 32 and its psync
 engine (queue depth 1: pread has none), each on the page-cached file and with O_DIRECT; takes
 the median of several runs; prints a table and appends CSV rows
-`workload,setting,system,metric,value` (metrics ops_per_s, p50_us, p99_us; settings such as
+`workload,setting,system,metric,value` (metrics ops_per_s, p50_us, p99_us of the total
+latency, submission to completion; settings such as
 4KiB-rand/qd32/direct; systems fio-io_uring and fio-psync) to --csv.
 
 The file is made once in --dir (default: a temp dir under /var/tmp, on a real disk, since
@@ -67,8 +68,15 @@ def run_fio(args, job_file, depth, direct, path):
     text = proc.stdout.decode(errors="replace")
     report = json.loads(text[text.index("{"):])  # fio may print notes before the JSON
     read = report["jobs"][0]["read"]
-    percentiles = read["clat_ns"].get("percentile", {})
+    # Total latency (submission to completion) where the job asks for it (lat_percentiles),
+    # else completion latency alone, which leaves out an io_uring submission's time.
+    latency = read["lat_ns"] if "percentile" in read.get("lat_ns", {}) else read["clat_ns"]
+    percentiles = latency.get("percentile", {})
+    job = report["jobs"][0]
+    # The job's own CPU time (usr_cpu, sys_cpu: per cent of its runtime after the ramp).
+    cpu_us = (job["usr_cpu"] + job["sys_cpu"]) / 100 * job["job_runtime"] * 1e3
     return {"ops_per_s": read["iops"],
+            "cpu_us_per_op": cpu_us / max(read["total_ios"], 1),
             "p50_us": percentiles.get("50.000000", 0) / 1e3,
             "p99_us": percentiles.get("99.000000", 0) / 1e3}
 

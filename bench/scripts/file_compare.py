@@ -9,17 +9,27 @@ qd32/direct only). Every process runs pinned to one CPU (taskset). Runs of all s
 interleaved, run after run, so that drift in the machine hits them alike; medians are
 reported, with tram's ratio to each fio engine.
 
-syscalls_per_op comes from one more run per system and setting, without ramp, under
-`perf stat -e raw_syscalls:sys_enter`, divided by the reads of that whole run (process set-up
-included, which is a few hundred calls against hundreds of thousands of reads); those runs are
-kept out of the timings. Skipped when perf is missing.
+The ratio shown is tram's ops/s over the peer's in the same round, median over the rounds: on
+a shared machine whose speed drifts by tens of per cent from one run to the next, that pairs
+runs taken seconds apart. Latency is from submission to completion for every system (fio's
+lat_percentiles; tram's reader reads the clock around the whole co_await).
+
+cpu_us_per_op is the CPU time (user and system) of the measured reads per read: tram's reader
+takes it with getrusage over its measured window, fio reports its job's (usr_cpu, sys_cpu).
+It bounds a QD1 page-cached reader's ops/s on an idle machine, and other tenants' load
+disturbs it far less than ops/s (io_uring's kernel workers are counted by neither).
+
+syscalls_per_op comes from --perf-runs more runs per system and setting, without ramp, under
+`perf stat -e raw_syscalls:sys_enter`, divided by the reads of the whole run (process set-up
+included: a few hundred calls against hundreds of thousands of reads); those runs are kept
+out of the timings. Skipped without perf.
 
 The file is made once in --dir (default /var/tmp/tram-bench, on a real disk: O_DIRECT needs
 a file system that supports it, which tmpfs does not; the direct settings are reported skipped
 when it refuses) and read once through the page cache before the runs.
 
 Output: a table, and CSV rows `workload,setting,system,metric,value` (workload randread;
-metrics ops_per_s, p50_us, p99_us, syscalls_per_op) appended to --csv.
+metrics ops_per_s, p50_us, p99_us, cpu_us_per_op, syscalls_per_op) appended to --csv.
 
   bench/scripts/file_compare.py --build build-release --csv bench/results/latest.csv
 """
@@ -39,7 +49,7 @@ FIO_DIR = os.path.join(os.path.dirname(HERE), "fio")
 sys.path.insert(0, FIO_DIR)
 import fio_compare  # noqa: E402  (make_file, warm_cache, run_fio)
 
-METRICS = ("ops_per_s", "p50_us", "p99_us")
+METRICS = ("ops_per_s", "p50_us", "p99_us", "cpu_us_per_op")
 
 
 def direct_io_works(path):
@@ -86,62 +96,71 @@ def run_tram(args, path, depth, direct, registered):
     return {m: r[m] for m in METRICS}
 
 
-def perf_syscalls(cmd, timeout):
-    """Runs `cmd` under perf stat; returns (raw_syscalls:sys_enter count, stdout)."""
-    out = subprocess.run(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--"] + cmd,
+PERF_EVENTS = "raw_syscalls:sys_enter"
+
+
+def perf_counts(cmd, timeout, env=None):
+    """Runs `cmd` under perf stat; returns (system calls, stdout) or None."""
+    out = subprocess.run(["perf", "stat", "-x", ",", "-e", PERF_EVENTS, "--"] + cmd, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     if out.returncode != 0:
-        return None, ""
+        return None
+    calls = None
     for line in out.stderr.decode(errors="replace").splitlines():
         fields = line.split(",")
-        if len(fields) > 2 and "raw_syscalls:sys_enter" in fields[2] and fields[0].isdigit():
-            return int(fields[0]), out.stdout.decode(errors="replace")
-    return None, ""
-
-
-def syscalls_tram(args, path, depth, direct, registered):
-    cmd = tram_command(args, path, depth, direct, registered, args.runtime, 0)
-    count, text = perf_syscalls(cmd, args.runtime + 60)
-    if count is None:
+        if len(fields) < 3:
+            continue
+        try:
+            value = float(fields[0])
+        except ValueError:
+            continue
+        if fields[2].startswith("raw_syscalls:sys_enter"):
+            calls = value
+    if calls is None:
         return None
-    return count / max(parse_tram(text)["total_reads"], 1)
+    return calls, out.stdout.decode(errors="replace")
 
 
-def syscalls_fio(args, job_file, depth, direct, path):
+def per_op(counts, ops):
+    calls, _ = counts
+    return {"syscalls_per_op": calls / max(ops, 1)}
+
+
+def counts_tram(args, path, depth, direct, registered):
+    cmd = tram_command(args, path, depth, direct, registered, args.runtime, 0)
+    counts = perf_counts(cmd, args.runtime + 60)
+    if counts is None:
+        return None
+    return per_op(counts, parse_tram(counts[1])["total_reads"])
+
+
+def counts_fio(args, job_file, depth, direct, path):
     env = dict(os.environ, FIO_FILE=path, FIO_IODEPTH=str(depth), FIO_DIRECT=str(direct),
                FIO_RUNTIME=str(args.runtime), FIO_RAMP="0")
     cmd = ["taskset", "-c", str(args.cpu), "fio", "--output-format=json",
            os.path.join(FIO_DIR, job_file)]
-    out = subprocess.run(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--"] + cmd,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         timeout=args.runtime + 120)
-    if out.returncode != 0:
+    counts = perf_counts(cmd, args.runtime + 120, env)
+    if counts is None:
         return None
-    count = None
-    for line in out.stderr.decode(errors="replace").splitlines():
-        fields = line.split(",")
-        if len(fields) > 2 and "raw_syscalls:sys_enter" in fields[2] and fields[0].isdigit():
-            count = int(fields[0])
-    text = out.stdout.decode(errors="replace")
-    ios = json.loads(text[text.index("{"):])["jobs"][0]["read"]["total_ios"]
-    return None if count is None else count / max(ios, 1)
+    text = counts[1]
+    return per_op(counts, json.loads(text[text.index("{"):])["jobs"][0]["read"]["total_ios"])
 
 
 def systems_for(depth):
     """(system, runner) pairs for one queue depth."""
     systems = [
         ("tram", lambda a, p, d, x: run_tram(a, p, d, x, False),
-         lambda a, p, d, x: syscalls_tram(a, p, d, x, False)),
+         lambda a, p, d, x: counts_tram(a, p, d, x, False)),
         ("tram-registered", lambda a, p, d, x: run_tram(a, p, d, x, True),
-         lambda a, p, d, x: syscalls_tram(a, p, d, x, True)),
+         lambda a, p, d, x: counts_tram(a, p, d, x, True)),
         ("fio-io_uring", lambda a, p, d, x: fio_compare.run_fio(a, "randread-io_uring.fio", d,
                                                                 x, p),
-         lambda a, p, d, x: syscalls_fio(a, "randread-io_uring.fio", d, x, p)),
+         lambda a, p, d, x: counts_fio(a, "randread-io_uring.fio", d, x, p)),
     ]
     if depth == 1:  # pread has no queue depth
         systems.append(
             ("fio-psync", lambda a, p, d, x: fio_compare.run_fio(a, "randread-psync.fio", d, x, p),
-             lambda a, p, d, x: syscalls_fio(a, "randread-psync.fio", d, x, p)))
+             lambda a, p, d, x: counts_fio(a, "randread-psync.fio", d, x, p)))
     return systems
 
 
@@ -157,11 +176,12 @@ def main():
     parser.add_argument("--cpu", type=int, default=1)
     parser.add_argument("--quick", action="store_true",
                         help="qd1/cached and qd32/direct only, 3 runs of 1 s")
-    parser.add_argument("--no-perf", action="store_true", help="skip syscalls_per_op")
+    parser.add_argument("--perf-runs", type=int, default=3,
+                        help="runs under perf stat per system and setting (0: none)")
     parser.add_argument("--csv", help="append workload,setting,system,metric,value rows here")
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.runtime = 3, 1
+        args.runs, args.runtime, args.perf_runs = 3, 1, 1
     if shutil.which("fio") is None:
         print("file_compare: skipped: fio not installed (Debian: apt-get install fio)")
         return 0
@@ -186,51 +206,64 @@ def main():
               f"O_DIRECT (tmpfs does); give --dir on a disk", file=sys.stderr)
         settings = [s for s in settings if s[1] == 0]
 
-    results = {}
+    def name(depth, direct):
+        return f"4KiB/qd{depth}/{'direct' if direct else 'cached'}"
+
+    results = {}  # (setting, system) -> {round: metrics}
     for depth, direct in settings:
-        setting = f"4KiB/qd{depth}/{'direct' if direct else 'cached'}"
+        setting = name(depth, direct)
         for run in range(args.runs):
             for system, runner, _ in systems_for(depth):
                 r = runner(args, path, depth, direct)
                 if r:
-                    results.setdefault((setting, system), []).append(r)
+                    results.setdefault((setting, system), {})[run] = r
                     print(f"  {setting:>16} run {run + 1} {system:>15}: {r['ops_per_s']:>9.0f}"
-                          f" ops/s p50 {r['p50_us']:.2f} us p99 {r['p99_us']:.2f} us",
+                          f" ops/s p50 {r['p50_us']:.2f} us p99 {r['p99_us']:.2f} us, "
+                          f"{r['cpu_us_per_op']:.2f} CPU us/op",
                           file=sys.stderr, flush=True)
 
-    syscalls = {}
-    if not args.no_perf and shutil.which("perf"):
+    counted = {}  # (setting, system) -> [{syscalls_per_op, cpu_us_per_op}]
+    if args.perf_runs > 0 and shutil.which("perf"):
         for depth, direct in settings:
-            setting = f"4KiB/qd{depth}/{'direct' if direct else 'cached'}"
-            for system, _, counter in systems_for(depth):
-                value = counter(args, path, depth, direct)
-                if value is not None:
-                    syscalls[(setting, system)] = value
+            for run in range(args.perf_runs):
+                for system, _, counter in systems_for(depth):
+                    c = counter(args, path, depth, direct)
+                    if c is not None:
+                        counted.setdefault((name(depth, direct), system), []).append(c)
+                        print(f"  {name(depth, direct):>16} perf {run + 1} {system:>15}: "
+                              f"{c['syscalls_per_op']:.3f} syscalls/op", file=sys.stderr,
+                              flush=True)
+
+    def paired_ratio(setting, system, peer):
+        """Median over rounds of system/peer ops/s in the same round: drift cancels."""
+        mine, theirs = results.get((setting, system), {}), results.get((setting, peer), {})
+        ratios = [mine[i]["ops_per_s"] / theirs[i]["ops_per_s"] for i in mine if i in theirs]
+        return statistics.median(ratios) if ratios else None
 
     rows = []
     print(f"\nRandom 4 KiB reads of 1 GiB, medians of {args.runs} interleaved runs of "
-          f"{args.runtime:g} s (CPU {args.cpu})")
+          f"{args.runtime:g} s (CPU {args.cpu}); latency from submission to completion")
     print(f"{'setting':>16} {'system':>15} {'ops/s':>9} {'p50 us':>8} {'p99 us':>9} "
-          f"{'sysc/op':>7}  tram/fio-io_uring, tram/fio-psync")
-    medians = {}
-    for (setting, system), runs in results.items():
-        medians[(setting, system)] = {m: statistics.median(r[m] for r in runs) for m in METRICS}
-    for (setting, system), med in medians.items():
-        calls = syscalls.get((setting, system))
+          f"{'sysc/op':>7} {'CPUus/op':>8}  ops/s ratio per round, median")
+    for (setting, system), by_round in results.items():
+        runs = list(by_round.values())
+        med = {m: statistics.median(r[m] for r in runs) for m in METRICS}
+        counts = counted.get((setting, system), [])
+        if counts:
+            med["syscalls_per_op"] = statistics.median(c["syscalls_per_op"] for c in counts)
         ratio = ""
         if system.startswith("tram"):
             for peer in ("fio-io_uring", "fio-psync"):
-                other = medians.get((setting, peer))
-                if other:
-                    ratio += f" {med['ops_per_s'] / other['ops_per_s']:.2f}x"
-        calls_text = f"{calls:.3f}" if calls is not None else "-"
+                r = paired_ratio(setting, system, peer)
+                if r is not None:
+                    ratio += f" {r:.2f}x {peer}"
+        calls = f"{med['syscalls_per_op']:.3f}" if "syscalls_per_op" in med else "-"
+        cpu = f"{med['cpu_us_per_op']:.2f}"
         print(f"{setting:>16} {system:>15} {med['ops_per_s']:>9.0f} {med['p50_us']:>8.2f} "
-              f"{med['p99_us']:>9.2f} {calls_text:>7} {ratio}")
+              f"{med['p99_us']:>9.2f} {calls:>7} {cpu:>8} {ratio}")
         for metric, value in med.items():
-            fmt = f"{value:.0f}" if metric == "ops_per_s" else f"{value:.3f}"
+            fmt = f"{value:.0f}" if metric == "ops_per_s" else f"{value:.4f}"
             rows.append(f"randread,{setting},{system},{metric},{fmt}")
-        if calls is not None:
-            rows.append(f"randread,{setting},{system},syscalls_per_op,{calls:.4f}")
     if args.csv:
         new_file = not os.path.exists(args.csv) or os.path.getsize(args.csv) == 0
         with open(args.csv, "a") as f:
