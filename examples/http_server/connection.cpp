@@ -313,20 +313,33 @@ tram::task<bool> connection::send_spliced(const cached_file& file, std::uint64_t
     if (!make_pipe()) co_return false;
     const int fd = stream_.fd();
     while (length > 0) {
-        const auto chunk = static_cast<std::uint32_t>(std::min<std::uint64_t>(length, pipe_size_));
+        // A pipe holds pipe_size_ / 4096 pages, and a chunk that starts inside a page takes one
+        // page more: end the first chunk on a page boundary, so that none comes up short.
+        const std::uint64_t room = pipe_size_ - (offset % 4096);
+        const auto chunk = static_cast<std::uint32_t>(std::min<std::uint64_t>(length, room));
         ops_.clear();
-        if (has_pending()) ops_.sendmsg(fd, gather(), true);
+        const bool sends = has_pending();
+        if (sends) ops_.sendmsg(fd, gather(), true);
+        const unsigned fill = ops_.size();
         ops_.splice(file.file.fd(), static_cast<std::int64_t>(offset), pipe_write_.get(), chunk);
         ops_.splice(pipe_read_.get(), tram::no_offset, fd, chunk);
         co_await ops_;
         forget_pending();
-        // A short step leaves bytes in the pipe or a file shorter than its Content-Length
-        // said: the connection cannot go on either way.
-        for (unsigned i = 0; i < ops_.size(); ++i) {
-            if (!ops_.succeeded(i)) co_return false;
+        if (sends && !ops_.succeeded(0)) co_return false;
+        const int moved = ops_.result(fill);
+        // Nothing moved: the file shrank below its Content-Length; the answer cannot be
+        // completed, so the connection ends.
+        if (moved <= 0) co_return false;
+        if (static_cast<std::uint32_t>(moved) < chunk) {
+            // A short fill broke the link before the pipe was drained: drain it now.
+            ops_.clear();
+            ops_.splice(pipe_read_.get(), tram::no_offset, fd, static_cast<std::uint32_t>(moved));
+            co_await ops_;
         }
-        offset += chunk;
-        length -= chunk;
+        // A short drain leaves bytes in the pipe: they would go out with the next answer.
+        if (!ops_.succeeded(ops_.size() - 1)) co_return false;
+        offset += static_cast<std::uint64_t>(moved);
+        length -= static_cast<std::uint64_t>(moved);
         idle_.last_active = std::chrono::steady_clock::now();
     }
     co_return true;

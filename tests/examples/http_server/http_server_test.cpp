@@ -1,0 +1,730 @@
+// Tests of examples/http_server: the built program, started on 127.0.0.1 with a port the
+// kernel picks, serving a temporary directory, driven by curl, wrk and a raw socket client of
+// our own (for pipelining and misbehaving peers). The program's path comes from the
+// HTTP_SERVER_EXE variable.
+#include "temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+/// `size` bytes that differ from one offset to the next, so that a misplaced byte shows.
+std::string pattern(std::size_t size, unsigned seed) {
+    std::string s(size, '\0');
+    for (std::size_t i = 0; i < size; ++i)
+        s[i] = static_cast<char>((i * 131 + i / 251 + seed) & 0xff);
+    return s;
+}
+
+std::string server_exe() {
+    const char* path = std::getenv("HTTP_SERVER_EXE");
+    if (path == nullptr) {
+        throw std::runtime_error("HTTP_SERVER_EXE is not set (run through meson test)");
+    }
+    return path;
+}
+
+bool have_program(const char* name) {
+    const std::string command = std::string("command -v ") + name + " >/dev/null 2>&1";
+    return std::system(command.c_str()) == 0;
+}
+
+struct outcome {
+    int status = -1; ///< exit status, or 128 + signal
+    std::string out;
+    std::string err;
+};
+
+/// Runs `argv` as a child with its stdout and stderr read into strings; killed, and the test
+/// failed, past 30 s.
+outcome run_program(const std::vector<std::string>& args) {
+    int out_pipe[2];
+    int err_pipe[2];
+    REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
+    std::vector<char*> argv;
+    for (const std::string& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::dup2(out_pipe[1], STDOUT_FILENO);
+        ::dup2(err_pipe[1], STDERR_FILENO);
+        ::execvp(argv[0], argv.data());
+        ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    outcome result;
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    std::string* sinks[2] = {&result.out, &result.err};
+    const auto deadline = clock_type::now() + 30s;
+    int open_pipes = 2;
+    char buf[65536];
+    while (open_pipes > 0 && clock_type::now() < deadline) {
+        if (::poll(fds, 2, 1000) < 0) continue;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+            if (n > 0) {
+                sinks[i]->append(buf, static_cast<std::size_t>(n));
+            } else {
+                ::close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_pipes;
+            }
+        }
+    }
+    const bool timed_out = open_pipes > 0;
+    if (timed_out) ::kill(pid, SIGKILL);
+    for (pollfd& p : fds)
+        if (p.fd >= 0) ::close(p.fd);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE_FALSE(timed_out);
+    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+}
+
+/// The server as a child process over `root`, stopped with SIGTERM by `stop()` or the
+/// destructor.
+class server_process {
+public:
+    explicit server_process(const std::string& root, std::vector<std::string> extra = {}) {
+        int out_pipe[2];
+        REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
+        std::vector<std::string> args{server_exe(),        "--root", root, "--port", "0",
+                                      "--idle-timeout-ms", "1000"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        std::vector<char*> argv;
+        for (const std::string& a : args)
+            argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            ::dup2(out_pipe[1], STDOUT_FILENO);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        ::close(out_pipe[1]);
+        // The one line it prints once ready: "listening on 127.0.0.1:PORT".
+        std::string line;
+        const auto deadline = clock_type::now() + 10s;
+        while (line.find('\n') == std::string::npos && clock_type::now() < deadline) {
+            pollfd p{out_pipe[0], POLLIN, 0};
+            if (::poll(&p, 1, 200) <= 0) continue;
+            char buf[256];
+            const ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
+            if (n <= 0) break;
+            line.append(buf, static_cast<std::size_t>(n));
+        }
+        ::close(out_pipe[0]);
+        const std::string prefix = "listening on 127.0.0.1:";
+        if (line.rfind(prefix, 0) != 0) {
+            stop();
+            FAIL("the server did not say it listens: " << line);
+        }
+        port_ = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+    }
+    server_process(const server_process&) = delete;
+    server_process& operator=(const server_process&) = delete;
+    ~server_process() { stop(); }
+
+    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+    [[nodiscard]] std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + path;
+    }
+    [[nodiscard]] bool running() {
+        if (pid_ <= 0) return false;
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return false;
+        }
+        return true;
+    }
+
+    /// `signal`, then the exit status (killed with SIGKILL after 10 s: 128 + 9).
+    int stop(int signal = SIGTERM) {
+        if (pid_ <= 0) return exit_status_;
+        ::kill(pid_, signal);
+        const auto deadline = clock_type::now() + 10s;
+        int status = 0;
+        while (::waitpid(pid_, &status, WNOHANG) == 0) {
+            if (clock_type::now() > deadline) {
+                ::kill(pid_, SIGKILL);
+                ::waitpid(pid_, &status, 0);
+                break;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        pid_ = -1;
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return exit_status_;
+    }
+
+private:
+    pid_t pid_ = -1;
+    std::uint16_t port_ = 0;
+    int exit_status_ = -1;
+};
+
+/// A blocking client socket with 5 s timeouts on both directions.
+class client {
+public:
+    explicit client(std::uint16_t port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    }
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    [[nodiscard]] int fd() const noexcept { return fd_; }
+
+    void send(std::string_view data) {
+        while (!data.empty()) {
+            const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+            REQUIRE(n > 0);
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+    /// Closes with a reset (SO_LINGER 0) instead of a FIN.
+    void reset() {
+        linger l{1, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::close(fd_);
+        fd_ = -1;
+    }
+    /// Reads until the peer closes (or 5 s of silence); gives everything read.
+    std::string read_to_end() {
+        std::string all;
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            all.append(buf, static_cast<std::size_t>(n));
+        }
+        return all;
+    }
+    /// Reads one whole answer (head and Content-Length bytes of body; none for a HEAD).
+    std::string read_response(bool head_only = false) {
+        for (;;) {
+            const std::size_t end = buffer_.find("\r\n\r\n");
+            if (end != std::string::npos) {
+                std::size_t length = 0;
+                const std::string head = buffer_.substr(0, end + 4);
+                const std::size_t at = head.find("Content-Length: ");
+                if (at != std::string::npos && !head_only)
+                    length = std::stoul(head.substr(at + 16));
+                if (buffer_.size() >= end + 4 + length) {
+                    std::string whole = buffer_.substr(0, end + 4 + length);
+                    buffer_.erase(0, end + 4 + length);
+                    return whole;
+                }
+            }
+            char buf[65536];
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                FAIL("connection ended inside an answer, after: " << buffer_.substr(0, 200));
+            }
+            buffer_.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    /// True when the peer has closed within `timeout`, reading (and dropping) what it sent.
+    bool drained_to_close(std::chrono::milliseconds timeout) {
+        const auto deadline = clock_type::now() + timeout;
+        char buf[65536];
+        while (clock_type::now() < deadline) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0) continue;
+            if (::recv(fd_, buf, sizeof buf, MSG_DONTWAIT) <= 0) return true;
+        }
+        return false;
+    }
+    /// True when the peer has closed (recv gives 0 or an error) within `timeout`.
+    bool closed_within(std::chrono::milliseconds timeout) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+        char c;
+        return ::recv(fd_, &c, 1, MSG_DONTWAIT) <= 0;
+    }
+
+private:
+    int fd_ = -1;
+    std::string buffer_;
+};
+
+struct http_response {
+    int status = 0;
+    std::string head;
+    std::string body;
+    [[nodiscard]] std::optional<std::string> header(const std::string& name) const {
+        const std::string key = "\r\n" + name + ": ";
+        const std::size_t at = head.find(key);
+        if (at == std::string::npos) return std::nullopt;
+        const std::size_t end = head.find("\r\n", at + key.size());
+        return head.substr(at + key.size(), end - at - key.size());
+    }
+};
+
+http_response parse_response(const std::string& raw) {
+    http_response r;
+    const std::size_t end = raw.find("\r\n\r\n");
+    REQUIRE(end != std::string::npos);
+    r.head = raw.substr(0, end + 2);
+    r.body = raw.substr(end + 4);
+    REQUIRE(raw.rfind("HTTP/1.1 ", 0) == 0);
+    r.status = std::stoi(raw.substr(9, 3));
+    return r;
+}
+
+/// curl with `args`, its head and body (-i) parsed; --path-as-is so that ".." reaches us.
+http_response curl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"curl", "-s", "-S", "-i", "--path-as-is", "--max-time", "10"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const outcome o = run_program(argv);
+    INFO("curl stderr: " << o.err);
+    REQUIRE(o.status == 0);
+    return parse_response(o.out);
+}
+
+/// The served tree: files, a subdirectory, a symlink inside, and one pointing out.
+struct site {
+    tram::test::temp_dir root;
+    tram::test::temp_dir outside;
+    std::string small = "hello, tram\n";
+    std::string medium = pattern(64 * 1024, 1);
+    std::string large = pattern(3 * 1024 * 1024 + 123, 2);
+    std::string secret = "top secret, outside the root\n";
+
+    site() {
+        root.write_file("index.html", "<h1>index</h1>\n");
+        root.write_file("small.txt", small);
+        root.write_file("medium.bin", medium);
+        root.write_file("large.bin", large);
+        root.write_file("empty.txt", "");
+        REQUIRE(::mkdir((root / "sub").c_str(), 0755) == 0);
+        root.write_file("sub/index.html", "sub index\n");
+        root.write_file("sub/a.css", "body{}\n");
+        outside.write_file("secret.txt", secret);
+        REQUIRE(::symlink((outside / "secret.txt").c_str(), (root / "escape.txt").c_str()) == 0);
+        REQUIRE(::symlink("../../../../../../../../etc/hostname", (root / "up.txt").c_str()) == 0);
+        REQUIRE(::symlink("small.txt", (root / "alias.txt").c_str()) == 0);
+    }
+};
+
+bool skip_without(const char* program) {
+    if (have_program(program)) return false;
+    WARN(program << " is not installed: test skipped");
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("http_server prints its address and exits 0 on SIGTERM and on SIGINT") {
+    site s;
+    server_process a(s.root.path());
+    CHECK(a.port() != 0);
+    CHECK(a.stop() == 0);
+    server_process b(s.root.path(), {"--threads", "2"});
+    CHECK(b.running());
+    CHECK(b.stop(SIGINT) == 0);
+}
+
+TEST_CASE("http_server --help describes the options and exits 0; bad options exit 2") {
+    const outcome help = run_program({server_exe(), "--help"});
+    CHECK(help.status == 0);
+    CHECK(help.out.find("--root") != std::string::npos);
+    CHECK(run_program({server_exe()}).status == 2);
+    CHECK(run_program({server_exe(), "--root", "/tmp", "--port", "x"}).status == 2);
+    CHECK(run_program({server_exe(), "--root", "/nonexistent/dir"}).status == 1);
+}
+
+TEST_CASE("http_server answers GET with the file byte for byte, its length and type") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path());
+    for (const auto& [path, body, type] :
+         {std::tuple<std::string, std::string, std::string>{"/small.txt", s.small,
+                                                            "text/plain; charset=utf-8"},
+          {"/medium.bin", s.medium, "application/octet-stream"},
+          {"/large.bin", s.large, "application/octet-stream"},
+          {"/", "<h1>index</h1>\n", "text/html; charset=utf-8"},
+          {"/sub/", "sub index\n", "text/html; charset=utf-8"},
+          {"/sub/a.css?v=3", "body{}\n", "text/css; charset=utf-8"},
+          {"/alias.txt", s.small, "text/plain; charset=utf-8"},
+          {"/empty.txt", "", "text/plain; charset=utf-8"}}) {
+        INFO(path);
+        const http_response r = curl({server.url(path)});
+        CHECK(r.status == 200);
+        CHECK(r.header("Content-Length") == std::to_string(body.size()));
+        CHECK(r.header("Content-Type") == type);
+        CHECK(r.body.size() == body.size());
+        CHECK(r.body == body);
+    }
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("http_server splices large files and serves them from memory alike") {
+    if (skip_without("curl")) return;
+    site s;
+    // Every file spliced, none from memory; ranges of a spliced file too.
+    server_process server(s.root.path(), {"--cache-max-file", "0", "--cache-ttl-ms", "0"});
+    CHECK(curl({server.url("/medium.bin")}).body == s.medium);
+    CHECK(curl({server.url("/large.bin")}).body == s.large);
+    CHECK(curl({server.url("/small.txt")}).body == s.small);
+    const http_response r = curl({"-r", "1000-2000999", server.url("/large.bin")});
+    CHECK(r.status == 206);
+    CHECK(r.body == s.large.substr(1000, 2000000));
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("http_server answers HEAD with the head of GET and no body") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path());
+    const outcome o =
+        run_program({"curl", "-s", "-S", "-I", "--max-time", "10", server.url("/medium.bin")});
+    REQUIRE(o.status == 0);
+    const http_response r = parse_response(o.out);
+    CHECK(r.status == 200);
+    CHECK(r.header("Content-Length") == std::to_string(s.medium.size()));
+    CHECK(r.body.empty());
+    // On a raw connection: nothing follows the head, and the connection goes on.
+    client c(server.port());
+    c.send("HEAD /small.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(parse_response(c.read_response(true)).body.empty());
+    CHECK(parse_response(c.read_response()).body == s.small);
+}
+
+TEST_CASE("http_server answers byte ranges with 206 and impossible ones with 416") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path());
+    http_response r = curl({"-r", "10-19", server.url("/medium.bin")});
+    CHECK(r.status == 206);
+    CHECK(r.header("Content-Range") == "bytes 10-19/65536");
+    CHECK(r.body == s.medium.substr(10, 10));
+    r = curl({"-r", "-100", server.url("/medium.bin")});
+    CHECK(r.status == 206);
+    CHECK(r.header("Content-Range") == "bytes 65436-65535/65536");
+    CHECK(r.body == s.medium.substr(65436));
+    r = curl({"-r", "65000-", server.url("/medium.bin")});
+    CHECK(r.status == 206);
+    CHECK(r.body == s.medium.substr(65000));
+    r = curl({"-r", "70000-80000", server.url("/medium.bin")});
+    CHECK(r.status == 416);
+    CHECK(r.header("Content-Range") == "bytes */65536");
+    // Several ranges: the whole file, which RFC 9110 allows.
+    r = curl({"-r", "0-1,5-6", server.url("/small.txt")});
+    CHECK(r.status == 200);
+    CHECK(r.body == s.small);
+}
+
+TEST_CASE("http_server keeps a connection alive across requests") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path());
+    const outcome o = run_program({"curl", "-s", "-S", "-v", "--max-time", "10",
+                                   server.url("/small.txt"), server.url("/sub/a.css")});
+    REQUIRE(o.status == 0);
+    CHECK(o.out == s.small + "body{}\n");
+    CHECK(o.err.find("Re-using existing connection") != std::string::npos);
+}
+
+TEST_CASE("http_server answers pipelined requests in order") {
+    site s;
+    server_process server(s.root.path());
+    client c(server.port());
+    // Three requests in one write, then three more in one write split inside a request.
+    c.send("GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    http_response a = parse_response(c.read_response());
+    http_response b = parse_response(c.read_response());
+    http_response d = parse_response(c.read_response());
+    CHECK(a.status == 200);
+    CHECK(a.body == s.small);
+    CHECK(b.status == 404);
+    CHECK(d.status == 200);
+    CHECK(d.body == s.medium);
+    std::string many;
+    for (int i = 0; i < 100; ++i)
+        many += "GET /sub/a.css HTTP/1.1\r\nHost: x\r\n\r\n";
+    c.send(many.substr(0, 1000));
+    std::this_thread::sleep_for(20ms);
+    c.send(many.substr(1000));
+    for (int i = 0; i < 100; ++i) {
+        const http_response r = parse_response(c.read_response());
+        REQUIRE(r.status == 200);
+        REQUIRE(r.body == "body{}\n");
+    }
+}
+
+TEST_CASE("http_server never serves a file outside its root") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path());
+    const std::string outside = s.outside.path();
+    const std::vector<std::string> targets{"/../" + outside.substr(5) + "/secret.txt",
+                                           "/%2e%2e/%2E%2E/etc/hostname",
+                                           "/sub/../../etc/hostname",
+                                           "/..%2fetc/hostname",
+                                           "//etc/hostname",
+                                           outside + "/secret.txt",
+                                           "/escape.txt",
+                                           "/up.txt",
+                                           "/sub/.."};
+    for (const std::string& target : targets) {
+        INFO(target);
+        const http_response r = curl({server.url(target)});
+        CHECK((r.status == 403 || r.status == 404));
+        CHECK(r.body.find("secret") == std::string::npos);
+    }
+    // Not even through a raw request without a leading slash.
+    client c(server.port());
+    c.send("GET ../etc/hostname HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(parse_response(c.read_response()).status == 400);
+}
+
+TEST_CASE("http_server refuses other methods with 405 and Allow") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path());
+    for (const char* method : {"POST", "DELETE", "PUT", "OPTIONS"}) {
+        const http_response r = curl({"-X", method, server.url("/small.txt")});
+        CHECK(r.status == 405);
+        CHECK(r.header("Allow") == "GET, HEAD");
+    }
+}
+
+TEST_CASE("http_server answers 431 to an oversized head and 413 to a request body") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path());
+    http_response r = curl({"-H", "X-Big: " + std::string(9000, 'a'), server.url("/small.txt")});
+    CHECK(r.status == 431);
+    // A head just under the cap is fine.
+    r = curl({"-H", "X-Big: " + std::string(7000, 'a'), server.url("/small.txt")});
+    CHECK(r.status == 200);
+    {
+        client c(server.port());
+        c.send("GET /small.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+        const std::string all = c.read_to_end(); // answered, then closed
+        CHECK(parse_response(all).status == 413);
+    }
+    {
+        client c(server.port());
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n" + std::string(20000, 'x'));
+        CHECK(parse_response(c.read_to_end()).status == 431);
+    }
+    r = curl({"--data-binary", "body", server.url("/small.txt")});
+    CHECK((r.status == 405 || r.status == 413));
+}
+
+TEST_CASE("http_server closes after HTTP/1.0 and after Connection: close") {
+    site s;
+    server_process server(s.root.path());
+    {
+        client c(server.port());
+        c.send("GET /small.txt HTTP/1.0\r\n\r\n");
+        const http_response r = parse_response(c.read_to_end());
+        CHECK(r.status == 200);
+        CHECK(r.header("Connection") == "close");
+        CHECK(r.body == s.small);
+    }
+    {
+        client c(server.port());
+        c.send("GET /small.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        CHECK(parse_response(c.read_response()).body == s.small);
+        CHECK_FALSE(c.closed_within(200ms));
+    }
+    {
+        client c(server.port());
+        // The request after `Connection: close` is never answered.
+        c.send("GET /small.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+               "GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        const http_response r = parse_response(c.read_to_end());
+        CHECK(r.header("Connection") == "close");
+        CHECK(r.body == s.small);
+    }
+}
+
+TEST_CASE("http_server answers bad syntax with 400 and bad versions with 505") {
+    site s;
+    server_process server(s.root.path());
+    for (const std::string& request :
+         {std::string("GARBAGE\r\n\r\n"), std::string("GET /small.txt HTTP/1.1\r\n\r\n"),
+          std::string("GET /small.txt HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n"),
+          std::string("GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n"),
+          std::string("GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n")}) {
+        INFO(request);
+        client c(server.port());
+        c.send(request);
+        CHECK(parse_response(c.read_response()).status == 400);
+    }
+    client c(server.port());
+    c.send("GET / HTTP/2.0\r\nHost: x\r\n\r\n");
+    CHECK(parse_response(c.read_response()).status == 505);
+}
+
+TEST_CASE("http_server serves wrk's load without errors") {
+    if (skip_without("wrk")) return;
+    site s;
+    server_process server(s.root.path());
+    const outcome o = run_program({"wrk", "-t1", "-c10", "-d1s", server.url("/small.txt")});
+    INFO(o.out << o.err);
+    REQUIRE(o.status == 0);
+    CHECK(o.out.find("Socket errors") == std::string::npos);
+    CHECK(o.out.find("Non-2xx") == std::string::npos);
+    CHECK(o.out.find("Requests/sec") != std::string::npos);
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("http_server with two worker threads serves every connection") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path(), {"--threads", "2"});
+    for (int i = 0; i < 20; ++i) {
+        const http_response r = curl({server.url("/medium.bin")});
+        REQUIRE(r.status == 200);
+        REQUIRE(r.body == s.medium);
+    }
+    if (have_program("wrk")) {
+        const outcome o = run_program({"wrk", "-t2", "-c20", "-d1s", server.url("/small.txt")});
+        CHECK(o.status == 0);
+        CHECK(o.out.find("Socket errors") == std::string::npos);
+        CHECK(o.out.find("Non-2xx") == std::string::npos);
+    }
+    CHECK(server.stop() == 0);
+}
+
+TEST_CASE("http_server sees a changed file within its cache time") {
+    if (skip_without("curl")) return;
+    site s;
+    server_process server(s.root.path(), {"--cache-ttl-ms", "100"});
+    CHECK(curl({server.url("/small.txt")}).body == s.small);
+    s.root.write_file("small.txt", "changed and longer\n");
+    std::this_thread::sleep_for(300ms);
+    CHECK(curl({server.url("/small.txt")}).body == "changed and longer\n");
+    REQUIRE(::unlink((s.root / "small.txt").c_str()) == 0);
+    std::this_thread::sleep_for(300ms);
+    CHECK(curl({server.url("/small.txt")}).status == 404);
+}
+
+// Misbehaving peers (issue #6): each must leave the server serving the others.
+TEST_CASE("http_server outlives clients that reset, send garbage, dawdle or stay silent") {
+    site s;
+    server_process server(s.root.path()); // idle timeout 1 s
+    const std::string request = "GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    auto normal_request_works = [&] {
+        client c(server.port());
+        c.send(request);
+        const http_response r = parse_response(c.read_response());
+        CHECK(r.status == 200);
+        CHECK(r.body == s.small);
+    };
+
+    SECTION("a client that resets in the middle of a request") {
+        for (int i = 0; i < 20; ++i) {
+            client c(server.port());
+            c.send(request.substr(0, 10 + i));
+            c.reset();
+        }
+    }
+    SECTION("a client that resets while a large answer is on its way") {
+        for (int i = 0; i < 10; ++i) {
+            client c(server.port());
+            c.send("GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+            char buf[1000];
+            CHECK(::recv(c.fd(), buf, sizeof buf, 0) > 0);
+            c.reset();
+        }
+    }
+    SECTION("a client that sends garbage") {
+        for (int i = 0; i < 20; ++i) {
+            client c(server.port());
+            std::string junk = pattern(100 + 37 * static_cast<std::size_t>(i), i);
+            c.send(junk + "\r\n\r\n");
+            const std::string answer = c.read_to_end(); // 400 (or 431), then closed
+            CHECK(answer.rfind("HTTP/1.1 4", 0) == 0);
+        }
+    }
+    SECTION("a client that sends its head byte by byte, slowly but within the timeout") {
+        client c(server.port());
+        for (char ch : request) {
+            c.send(std::string_view(&ch, 1));
+            std::this_thread::sleep_for(15ms);
+        }
+        const http_response r = parse_response(c.read_response());
+        CHECK(r.body == s.small);
+    }
+    SECTION("a client that never sends is closed after the idle timeout, others are served") {
+        client silent(server.port());
+        const auto start = clock_type::now();
+        normal_request_works(); // served while the silent one waits
+        CHECK(silent.closed_within(5s));
+        const auto waited = clock_type::now() - start;
+        CHECK(waited >= 900ms);
+        CHECK(waited < 4s);
+    }
+    SECTION("a keep-alive client that goes quiet is closed after the idle timeout") {
+        client c(server.port());
+        c.send(request);
+        CHECK(parse_response(c.read_response()).body == s.small);
+        CHECK(c.closed_within(5s));
+    }
+    SECTION("clients that connect and close at once") {
+        for (int i = 0; i < 100; ++i) {
+            client c(server.port());
+            if (i % 2 == 0) c.reset();
+        }
+    }
+    SECTION("a client that reads no answers while pipelining many requests") {
+        client c(server.port());
+        std::string many;
+        for (int i = 0; i < 200; ++i)
+            many += "GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+        ::send(c.fd(), many.data(), many.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        normal_request_works();        // the stuck one holds nobody else up
+        CHECK(c.drained_to_close(8s)); // and it is cut off once idle
+    }
+    normal_request_works();
+    CHECK(server.running());
+    CHECK(server.stop() == 0);
+}
