@@ -16,7 +16,16 @@ so the count covers exactly the client's life; it is divided by echo_load's tota
 Output: a table on stdout, and CSV rows `workload,setting,system,metric,value` (metrics
 msgs_per_s, p50_us, p99_us, syscalls_per_msg) appended to --csv.
 
+Scaling (unless --no-scaling): tram's echo_server with --threads 1 and with --threads 2, each
+allowed on both CPUs (--scaling-cpus), against echo_load with two client threads on the same
+CPUs, interleaved; rows `echo,SIZE/Nc/scaling,tram-tN,msgs_per_s,...` and
+`echo,SIZE/Nc/scaling,tram,scaling_efficiency,E` with E = msgs/s at 2 threads / (2 x at 1).
+On a 2-core machine the client shares the cores, so E is a lower bound.
+
+--quick: one size (64 B), 1 and 50 connections, 2 runs of 1 s, for a smoke test.
+
 Example:
+  bench/scripts/echo_compare.py --build build-echo --csv /tmp/echo.csv
   bench/scripts/echo_compare.py --build build-peers --csv /tmp/echo.csv \\
       --system epoll='{build}/bench/peers/epoll_echo --host {host} --port {port}' \\
       --system liburing='{build}/bench/peers/liburing_echo --host {host} --port {port}'
@@ -40,6 +49,7 @@ HOST = "127.0.0.1"  # loopback only, by design
 DEFAULT_SYSTEMS = [
     "epoll={build}/bench/peers/epoll_echo --host {host} --port {port}",
     "liburing={build}/bench/peers/liburing_echo --host {host} --port {port}",
+    "tram={build}/examples/echo_server/echo_server --host {host} --port {port}",
 ]
 
 started = []  # server processes to stop, whatever happens
@@ -175,7 +185,7 @@ def parse_load(text):
     return values
 
 
-def run_once(args, server, connections, size, client_cpu, events=None):
+def run_once(args, server, connections, size, client_cpu, events=None, client_threads=1):
     """One echo_load run against server; with events, under perf stat attached to the server
     for exactly the client's lifetime, giving syscalls per message over the whole run."""
     load = [
@@ -183,6 +193,7 @@ def run_once(args, server, connections, size, client_cpu, events=None):
         "--host", HOST, "--port", str(server["port"]),
         "--connections", str(connections), "--size", str(size),
         "--duration", str(args.duration), "--warmup", str(args.warmup),
+        "--threads", str(client_threads),
     ]
     perf_out = None
     if events:
@@ -216,6 +227,45 @@ def run_once(args, server, connections, size, client_cpu, events=None):
     return result
 
 
+def run_scaling(args, size):
+    """tram's echo_server at --threads 1 and 2 on the same CPUs, interleaved; rows for the CSV."""
+    tram = os.path.join(args.build, "examples", "echo_server", "echo_server")
+    if not os.access(tram, os.X_OK):
+        print(f"echo_compare: scaling: skipped (no {tram})", file=sys.stderr)
+        return []
+    servers = []
+    for i, threads in enumerate((1, 2)):
+        name = f"tram-t{threads}"
+        port = args.base_port + 50 + i
+        command = f"{tram} --host {{host}} --port {{port}} --threads {threads}"
+        proc = start_server(name, command, port, args.scaling_cpus, args.build, args.tmpdir)
+        if proc is not None:
+            servers.append({"name": name, "port": port, "proc": proc})
+    setting = f"{size_label(size)}/{args.scaling_connections}c/scaling"
+    rates = {s["name"]: [] for s in servers}
+    for run in range(args.runs):
+        for server in servers:
+            r = run_once(args, server, args.scaling_connections, size, args.scaling_cpus,
+                         client_threads=2)
+            if r is not None:
+                rates[server["name"]].append(r["msgs_per_s"])
+                print(f"  {setting:>12} run {run + 1:>2} {server['name']:>10}: "
+                      f"{r['msgs_per_s']:.0f} msg/s", file=sys.stderr, flush=True)
+    stop_servers()
+    rows = []
+    med = {name: statistics.median(v) for name, v in rates.items() if v}
+    print(f"\nScaling, {setting}, server and 2 client threads on CPUs {args.scaling_cpus}, "
+          f"medians of {args.runs} runs")
+    for name, value in med.items():
+        print(f"{setting:>18} {name:>10} {value:>10.0f}")
+        rows.append(f"echo,{setting},{name},msgs_per_s,{value:.0f}")
+    if "tram-t1" in med and "tram-t2" in med and med["tram-t1"] > 0:
+        efficiency = med["tram-t2"] / (2 * med["tram-t1"])
+        print(f"{setting:>18} {'efficiency':>10} {efficiency:>10.3f}  (t2 / (2 x t1))")
+        rows.append(f"echo,{setting},tram,scaling_efficiency,{efficiency:.3f}")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,7 +286,17 @@ def main():
     parser.add_argument("--base-port", type=int, default=7400)
     parser.add_argument("--no-perf", action="store_true")
     parser.add_argument("--csv", help="append workload,setting,system,metric,value rows here")
+    parser.add_argument("--quick", action="store_true",
+                        help="64 B at 1 and 50 connections, 2 runs of 1 s (a smoke test)")
+    parser.add_argument("--no-scaling", action="store_true",
+                        help="skip tram's --threads 1 vs --threads 2 runs")
+    parser.add_argument("--scaling-cpus", default="0,1",
+                        help="CPUs of the scaling runs, server and client alike (default 0,1)")
+    parser.add_argument("--scaling-connections", type=int, default=50)
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.connections, args.runs = "64", "1,50", 2
+        args.duration, args.warmup = 1.0, 0.3
 
     args.load = args.load or os.path.join(args.build, "bench", "load", "echo_load")
     if not os.access(args.load, os.X_OK):
@@ -301,6 +361,7 @@ def main():
                   f"{server['proc'].returncode}); its later settings are missing",
                   file=sys.stderr)
     stop_servers()
+    scaling_rows = [] if args.no_scaling else run_scaling(args, sizes[0])
 
     rows = []
     baseline = live[0]["name"]
@@ -341,6 +402,7 @@ def main():
                 for metric, value in med.items():
                     fmt = f"{value:.0f}" if metric == "msgs_per_s" else f"{value:.3f}"
                     rows.append(f"echo,{setting},{server['name']},{metric},{fmt}")
+    rows += scaling_rows
     print(f"(took {time.monotonic() - started_at:.0f} s)")
 
     if args.csv:
