@@ -31,8 +31,9 @@ void settle(tram::driver& d) {
         d.run_once();
 }
 
-/// One host loop iteration: sleep on the ring fd (at most `limit`), then settle.
+/// One host loop iteration: settle, sleep on the ring fd (at most `limit`), settle again.
 bool wait_readable(tram::driver& d, std::chrono::milliseconds limit) {
+    settle(d);
     pollfd p{d.fd(), POLLIN, 0};
     const int n = ::poll(&p, 1, static_cast<int>(limit.count()));
     settle(d);
