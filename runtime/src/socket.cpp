@@ -247,6 +247,9 @@ void send_then_recv_base::submit() {
         prep_send(sqes[0], fd, rest, MSG_WAITALL | MSG_NOSIGNAL);
         set_user_data(sqes[0], user_data(linked_send_tag));
         prep_receive(sqes[1]);
+        // The request a reply answers rarely comes before the reply has left: wait for the
+        // socket to be readable instead of trying a recv that would fail first (5.19).
+        sqes[1].ioprio |= IORING_RECVSEND_POLL_FIRST;
         sqes.link();
         add_flags(sqes[0], sqe_flag::cqe_skip_success);
     }
