@@ -50,9 +50,15 @@ def warm_cache(path):
             pass
 
 
+def fio_time(seconds):
+    """A duration for fio: in milliseconds, since fio reads "0.5" (seconds) as 0, and a
+    time_based job with runtime 0 runs until it is killed."""
+    return f"{max(int(seconds * 1000), 1)}ms"
+
+
 def run_fio(args, job_file, depth, direct, path):
     env = dict(os.environ, FIO_FILE=path, FIO_IODEPTH=str(depth), FIO_DIRECT=str(direct),
-               FIO_RUNTIME=str(args.runtime), FIO_RAMP=str(args.ramp))
+               FIO_RUNTIME=fio_time(args.runtime), FIO_RAMP=fio_time(args.ramp))
     cmd = ["taskset", "-c", str(args.cpu), "fio", "--output-format=json",
            os.path.join(HERE, job_file)]
     try:

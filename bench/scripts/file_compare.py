@@ -136,7 +136,7 @@ def counts_tram(args, path, depth, direct, registered):
 
 def counts_fio(args, job_file, depth, direct, path):
     env = dict(os.environ, FIO_FILE=path, FIO_IODEPTH=str(depth), FIO_DIRECT=str(direct),
-               FIO_RUNTIME=str(args.runtime), FIO_RAMP="0")
+               FIO_RUNTIME=fio_compare.fio_time(args.runtime), FIO_RAMP="0")
     cmd = ["taskset", "-c", str(args.cpu), "fio", "--output-format=json",
            os.path.join(FIO_DIR, job_file)]
     counts = perf_counts(cmd, args.runtime + 120, env)
