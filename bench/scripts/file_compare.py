@@ -170,18 +170,22 @@ def main():
     parser.add_argument("--build", default="build-release", help="meson build dir with tram")
     parser.add_argument("--dir", default="/var/tmp/tram-bench",
                         help="where the 1 GiB file is made once and kept")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--runtime", type=float, default=3, help="seconds measured per run")
+    parser.add_argument("--runs", type=int, help="interleaved rounds (default 5, --quick 3)")
+    parser.add_argument("--runtime", type=float,
+                        help="seconds measured per run (default 3, --quick 1)")
     parser.add_argument("--ramp", type=float, default=0.5)
     parser.add_argument("--cpu", type=int, default=1)
     parser.add_argument("--quick", action="store_true",
-                        help="qd1/cached and qd32/direct only, 3 runs of 1 s")
-    parser.add_argument("--perf-runs", type=int, default=3,
-                        help="runs under perf stat per system and setting (0: none)")
+                        help="qd1/cached and qd32/direct only; fewer, shorter runs")
+    parser.add_argument("--perf-runs", type=int,
+                        help="runs under perf stat per system and setting (default 3, --quick "
+                             "1; 0: none)")
     parser.add_argument("--csv", help="append workload,setting,system,metric,value rows here")
     args = parser.parse_args()
-    if args.quick:
-        args.runs, args.runtime, args.perf_runs = 3, 1, 1
+    defaults = (3, 1, 1) if args.quick else (5, 3, 3)
+    for option, default in zip(("runs", "runtime", "perf_runs"), defaults):
+        if getattr(args, option) is None:
+            setattr(args, option, default)
     if shutil.which("fio") is None:
         print("file_compare: skipped: fio not installed (Debian: apt-get install fio)")
         return 0
