@@ -285,11 +285,11 @@ TEST_CASE("--help prints the usage and exits 0") {
 }
 
 TEST_CASE("a bad argument exits non-zero saying which") {
-    for (const std::vector<std::string> args : {std::vector<std::string>{"--port", "70000"},
-                                                {"--threads", "0"},
-                                                {"--bogus"},
-                                                {"--host", "not-an-address", "--port", "0"},
-                                                {"--port"}}) {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"--port", "70000"},
+                                                 {"--threads", "0"},
+                                                 {"--bogus"},
+                                                 {"--host", "not-an-address", "--port", "0"},
+                                                 {"--port"}}) {
         server_process server(args);
         const auto status = server.wait();
         REQUIRE(status);
