@@ -171,8 +171,9 @@ tram::task<> reader(const File& f, Buffer buf, random_blocks blocks, shared_stat
     for (;;) {
         const clock_type::time_point start = clock_type::now();
         if (start >= state.stop_at) co_return;
-        // Nothing here is ever cancelled: an empty stop token spares each read the stop
-        // callback that the inherited token of `run` would register and unregister.
+        // Nothing here is ever cancelled: an empty stop token spares each read the
+        // cancellation bookkeeping for the token it would inherit from `run` (arming and
+        // disarming the coroutine's cancel slot).
         const std::size_t n =
             co_await f.read(buf, blocks.next_offset()).with_stop_token(std::stop_token{});
         if (n != block_size) throw tram::error(EIO, "read " + f.path() + ": short read");
