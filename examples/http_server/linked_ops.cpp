@@ -58,7 +58,14 @@ void linked_ops::submit() {
         case step_kind::sendmsg:
             // WAITALL: the kernel keeps sending until all is gone, instead of a short count
             // that would break the link and cost a round trip.
-            tram::prep_sendmsg(sqe, s.fd, &s.msg, MSG_NOSIGNAL | MSG_WAITALL | s.in_fd);
+            if (s.msg.msg_iovlen == 1) {
+                // One buffer: IORING_OP_SEND spares the kernel importing a msghdr and iovec.
+                const iovec& v = s.msg.msg_iov[0];
+                tram::prep_send(sqe, s.fd, {static_cast<const std::byte*>(v.iov_base), v.iov_len},
+                                MSG_NOSIGNAL | MSG_WAITALL | s.in_fd);
+            } else {
+                tram::prep_sendmsg(sqe, s.fd, &s.msg, MSG_NOSIGNAL | MSG_WAITALL | s.in_fd);
+            }
             break;
         case step_kind::splice:
             tram::prep_splice(sqe, s.in_fd, s.in_offset, s.fd, tram::no_offset, s.expected, 0);
