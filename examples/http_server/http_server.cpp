@@ -46,7 +46,7 @@ constexpr std::string_view usage =
     "  --max-header BYTES    largest request head; beyond it, 431 (default 8192)\n"
     "  --cache-ttl-ms MS     how long a file is served as last seen (default 1000)\n"
     "  --cache-max-file B    files up to B bytes are sent from memory, larger ones spliced\n"
-    "                        from the page cache (default 262144; 0: always splice)\n"
+    "                        from the page cache (default 4096; 0: always splice)\n"
     "  --help                this text\n"
     "Prints `listening on HOST:PORT` once ready; SIGINT or SIGTERM stops it (exit 0).\n";
 
