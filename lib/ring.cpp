@@ -63,7 +63,8 @@ io_uring_params make_params(const ring_options& options, setup_flags& flags) {
         flags |= setup_flag::sq_aff;
         p.sq_thread_cpu = *options.sq_thread_cpu;
     }
-    if (options.sq_thread_idle) p.sq_thread_idle = static_cast<unsigned>(options.sq_thread_idle->count());
+    if (options.sq_thread_idle)
+        p.sq_thread_idle = static_cast<unsigned>(options.sq_thread_idle->count());
     if (options.attach_wq_fd) {
         flags |= setup_flag::attach_wq;
         p.wq_fd = static_cast<unsigned>(*options.attach_wq_fd);
@@ -79,7 +80,8 @@ T* at_offset(std::byte* base, unsigned offset) noexcept {
 
 } // namespace
 
-ring::ring(const ring_options& options) : flags_(options.flags) {
+ring::ring(const ring_options& options)
+    : flags_(options.flags) {
     io_uring_params p = make_params(options, flags_);
     const int fd = sys::io_uring_setup(options.entries, &p);
     if (fd < 0) throw_error(-fd, "io_uring_setup", setup_failure_detail(-fd, options, flags_));
@@ -119,7 +121,8 @@ void ring::map_rings(const io_uring_params& p) {
         sq_ring_ = mapping::map_shared(fd_.get(), sq_size, IORING_OFF_SQ_RING, "the SQ ring");
         cq_ring_ = mapping::map_shared(fd_.get(), cq_size, IORING_OFF_CQ_RING, "the CQ ring");
     }
-    sqes_ = mapping::map_shared(fd_.get(), p.sq_entries * sqe_size, IORING_OFF_SQES, "the SQE array");
+    sqes_ =
+        mapping::map_shared(fd_.get(), p.sq_entries * sqe_size, IORING_OFF_SQES, "the SQE array");
 
     std::byte* sq_base = sq_ring_.data();
     sq_.khead_ = at_offset<std::uint32_t>(sq_base, p.sq_off.head);
@@ -135,7 +138,8 @@ void ring::map_rings(const io_uring_params& p) {
         // tram hands out SQEs in ring order, so the indirection array is the identity and is
         // filled once here rather than on every submit.
         auto* array = at_offset<std::uint32_t>(sq_base, p.sq_off.array);
-        for (unsigned i = 0; i < sq_.entries_; ++i) array[i] = i;
+        for (unsigned i = 0; i < sq_.entries_; ++i)
+            array[i] = i;
     }
 
     std::byte* cq_base = cq_ring_ ? cq_ring_.data() : sq_base;
@@ -214,17 +218,41 @@ int ring::submit_and_wait(unsigned want) noexcept {
     return enter(to_submit, want, plan.flags);
 }
 
+namespace {
+
+__kernel_timespec to_timespec(std::chrono::nanoseconds d) noexcept {
+    const auto ns = std::max(d.count(), std::chrono::nanoseconds::rep{0});
+    return {ns / 1'000'000'000, ns % 1'000'000'000};
+}
+
+} // namespace
+
 int ring::submit_and_wait(unsigned want, std::chrono::nanoseconds timeout) noexcept {
     if (!features_.contains(feature::ext_arg)) return -EOPNOTSUPP;
-    const unsigned to_submit = sq_.flush();
-    const auto ns = std::max(timeout.count(), std::chrono::nanoseconds::rep{0});
-    __kernel_timespec ts{ns / 1'000'000'000, ns % 1'000'000'000};
-    io_uring_getevents_arg arg{};
-    arg.sigmask_sz = _NSIG / 8;
+    const __kernel_timespec ts = to_timespec(timeout);
+    uapi::getevents_arg arg{};
     arg.ts = reinterpret_cast<std::uintptr_t>(&ts);
-    const unsigned wake = flags_.contains(setup_flag::sqpoll) && sq_.need_wakeup()
-                              ? IORING_ENTER_SQ_WAKEUP
-                              : 0U;
+    return enter_with(want, arg);
+}
+
+int ring::submit_and_wait_batch(unsigned want, std::chrono::microseconds min_wait,
+                                std::chrono::nanoseconds timeout) noexcept {
+    if (!features_.contains(feature::min_timeout)) return -EOPNOTSUPP;
+    // With no overall timeout the kernel would treat min_wait as one, and return at its end
+    // even with nothing there.
+    const __kernel_timespec ts = to_timespec(timeout);
+    uapi::getevents_arg arg{};
+    arg.min_wait_usec = static_cast<std::uint32_t>(
+        std::clamp<std::chrono::microseconds::rep>(min_wait.count(), 1, UINT32_MAX));
+    arg.ts = reinterpret_cast<std::uintptr_t>(&ts);
+    return enter_with(want, arg);
+}
+
+int ring::enter_with(unsigned want, uapi::getevents_arg& arg) noexcept {
+    const unsigned to_submit = sq_.flush();
+    arg.sigmask_sz = _NSIG / 8;
+    const unsigned wake =
+        flags_.contains(setup_flag::sqpoll) && sq_.need_wakeup() ? IORING_ENTER_SQ_WAKEUP : 0U;
     return enter(to_submit, want, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | wake, &arg,
                  sizeof(arg));
 }

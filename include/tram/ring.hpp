@@ -15,8 +15,8 @@ namespace tram {
 
 /// An io_uring instance set up with io_uring_setup(2). It owns the ring fd and every mapping.
 /// It is neither copyable nor movable, because queues, ranges and registrars point into it:
-/// hold it by value in its owner, or in a unique_ptr. The queues are reached through `sq()` and `cq()`; the
-/// `submit*` and `wait*` calls are the only places that enter the kernel.
+/// hold it by value in its owner, or in a unique_ptr. The queues are reached through `sq()` and
+/// `cq()`; the `submit*` and `wait*` calls are the only places that enter the kernel.
 ///
 /// Results of the calls that enter the kernel are `int`: >= 0 on success, a negated errno
 /// otherwise. -EINTR (a signal), -EAGAIN and -EBUSY (the kernel is short of resources, or
@@ -59,6 +59,12 @@ public:
     /// reports their count even if the wait then timed out, so check `cq().ready()`.
     /// Needs IORING_FEAT_EXT_ARG (5.11); returns -EOPNOTSUPP without it.
     [[nodiscard]] int submit_and_wait(unsigned want, std::chrono::nanoseconds timeout) noexcept;
+    /// `submit()`, then waits for `want` completions; once `min_wait` has passed it returns as
+    /// soon as one is there, and after `timeout` with none at all, -ETIME. Completions that
+    /// arrive close together are reaped after one system call, and a lone one waits at most
+    /// `min_wait` longer. Needs IORING_FEAT_MIN_TIMEOUT (6.12); returns -EOPNOTSUPP without it.
+    [[nodiscard]] int submit_and_wait_batch(unsigned want, std::chrono::microseconds min_wait,
+                                            std::chrono::nanoseconds timeout) noexcept;
     /// io_uring_enter(2) as it is, using the registered ring index when there is one.
     [[nodiscard]] int enter(unsigned to_submit, unsigned min_complete, unsigned flags,
                             const void* arg = nullptr, std::size_t arg_size = 0) noexcept;
@@ -79,6 +85,8 @@ public:
     [[nodiscard]] int register_raw(unsigned opcode, const void* arg, unsigned nr_args) noexcept;
 
 private:
+    // submit(), then io_uring_enter with GETEVENTS and the extended argument `arg`.
+    [[nodiscard]] int enter_with(unsigned want, uapi::getevents_arg& arg) noexcept;
     friend class completion_range;
 
     void map_rings(const io_uring_params& params);
@@ -92,7 +100,7 @@ private:
     completion_queue cq_;
     setup_flags flags_;
     tram::features features_;
-    int enter_fd_ = -1;       // the registered index, or the fd itself
+    int enter_fd_ = -1;        // the registered index, or the fd itself
     unsigned enter_flags_ = 0; // IORING_ENTER_REGISTERED_RING when registered
     // The thread whose registered-ring table holds enter_fd_ (an address unique to it).
     const void* registered_by_ = nullptr;

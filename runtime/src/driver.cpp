@@ -1,11 +1,13 @@
 #include <tram/driver.hpp>
 #include <tram/error.hpp>
+#include <tram/uapi.hpp>
 
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <poll.h>
 
 namespace tram {
@@ -16,7 +18,8 @@ thread_local driver* current = nullptr;
 // Sets the thread's current driver for the length of a scope.
 class current_scope {
 public:
-    explicit current_scope(driver* d) noexcept : previous_(std::exchange(current, d)) {}
+    explicit current_scope(driver* d) noexcept
+        : previous_(std::exchange(current, d)) {}
     current_scope(const current_scope&) = delete;
     current_scope& operator=(const current_scope&) = delete;
     ~current_scope() { current = previous_; }
@@ -77,6 +80,10 @@ driver::driver(const driver_options& options)
     : ring_(make_ring(options))
     , owner_(std::this_thread::get_id())
     , in_flight_limit_(options.max_in_flight != 0 ? options.max_in_flight : ~0U)
+    , batch_completions_(ring_.features().contains(feature::min_timeout) ? options.batch_completions
+                                                                         : 0)
+    , batch_window_usec_(static_cast<std::uint32_t>(
+          std::clamp<std::chrono::microseconds::rep>(options.batch_window.count(), 1, 1'000'000)))
     , previous_current_(std::exchange(current, this)) {
     ready_.reserve(256);
     next_ready_.reserve(256);
@@ -103,8 +110,8 @@ bool driver::has_pending_work() const noexcept {
     // An unarmed wake-up poll (before the first turn, or after the kernel ended it): only a
     // turn arms it, and until then a host asleep on fd() misses other threads' wake-ups.
     const submission_queue& sq = ring_.sq();
-    return !next_ready_.empty() || sq.unpublished() > 0 || ring_.cq().ready() > 0 ||
-           sq.taskrun() || sq.cq_overflow() || (!wake_poll_armed_ && !shutting_down_);
+    return !next_ready_.empty() || sq.unpublished() > 0 || ring_.cq().ready() > 0 || sq.taskrun() ||
+           sq.cq_overflow() || (!wake_poll_armed_ && !shutting_down_);
 }
 
 void driver::run_turn(bool may_block) {
@@ -121,7 +128,8 @@ void driver::run_ready() {
     // Only what was ready when the turn began runs now; what it makes ready runs next turn,
     // so that a coroutine that keeps yielding cannot starve the ring.
     ready_.swap(next_ready_);
-    for (std::coroutine_handle<> h : ready_) h.resume();
+    for (std::coroutine_handle<> h : ready_)
+        h.resume();
     ready_.clear();
 }
 
@@ -143,12 +151,28 @@ void driver::enter_kernel(bool may_wait) {
 
     ++stats_.enters;
     if (wait) ++stats_.waits;
-    const int r = ring_.enter(sqpoll ? 0 : to_submit, wait ? 1 : 0, flags);
+    const unsigned batch = wait ? batch_size() : 0;
+    int r = 0;
+    if (batch > 1) {
+        // The kernel ends the batch window early only when there is also an overall timeout
+        // (without one, the window is the timeout): a long one, which a quiet loop may meet
+        // (ETIME), then waits again.
+        static constexpr __kernel_timespec quiet{.tv_sec = 3600, .tv_nsec = 0};
+        uapi::getevents_arg arg{};
+        arg.sigmask_sz = _NSIG / 8;
+        arg.min_wait_usec = batch_window_usec_;
+        arg.ts = reinterpret_cast<std::uintptr_t>(&quiet);
+        r = ring_.enter(sqpoll ? 0 : to_submit, batch, flags | IORING_ENTER_EXT_ARG, &arg,
+                        sizeof(arg));
+    } else {
+        r = ring_.enter(sqpoll ? 0 : to_submit, wait ? 1 : 0, flags);
+    }
     if (r >= 0) {
         stats_.sqes_submitted += sqpoll ? to_submit : static_cast<unsigned>(r);
         return;
     }
     switch (-r) {
+    case ETIME:  // a batched wait met its overall timeout: the next turn waits again
     case EINTR:  // a signal: the turn goes on, the next one enters again
     case EAGAIN: // the kernel is short of memory for requests: reap, then retry
     case EBUSY:  // the CQ overflow list is full: reaping makes room
@@ -159,6 +183,12 @@ void driver::enter_kernel(bool may_wait) {
     default:
         throw_error(-r, "io_uring_enter");
     }
+}
+
+unsigned driver::batch_size() const noexcept {
+    // A quarter of those in flight: many of them (idle connections) may not complete soon.
+    if (batch_completions_ == 0 || in_flight_ < 8) return 1;
+    return std::min(batch_completions_, in_flight_ / 4);
 }
 
 void driver::reap() {
@@ -242,6 +272,7 @@ void driver::post_cancel(detail::operation_base& op) {
         std::lock_guard lock(remote_mutex_);
         remote_cancels_.push_back(&op);
     }
+    remote_wake_pending_.store(true, std::memory_order_release); // see take_remote_work
     wake();
 }
 
@@ -288,6 +319,9 @@ void driver::remote_wake::on_complete(operation_base& self, const completion& c)
 
 void driver::take_remote_work() {
     if (!wake_poll_armed_) arm_wake_poll();
+    // Every poster sets the flag after queueing, so a clear flag means nothing new: the turn
+    // takes no lock (a poster racing this load wakes the driver for its next turn).
+    if (!remote_wake_pending_.load(std::memory_order_acquire)) return;
     // Cleared before looking, so that a post after the look sends a new wake-up.
     remote_wake_pending_.store(false, std::memory_order_seq_cst);
     {
@@ -298,7 +332,8 @@ void driver::take_remote_work() {
     }
     // Safe without the lock: an operation withdraws its request under the lock before it is
     // destroyed, and operations complete only on this thread, not during this loop.
-    for (detail::operation_base* op : taken_cancels_) op->on_cancel_(*op);
+    for (detail::operation_base* op : taken_cancels_)
+        op->on_cancel_(*op);
     taken_cancels_.clear();
     for (const remote_entry& e : taken_ready_) {
         if (e.adopt != nullptr) adopt(*e.adopt);

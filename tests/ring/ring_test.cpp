@@ -17,6 +17,7 @@
 #include <chrono>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -437,6 +438,45 @@ TEST_CASE("a timed wait returns as soon as the completions are there") {
     CHECK(std::chrono::steady_clock::now() - start < 1s);
     CHECK(r.cq().ready() == 2);
     CHECK(test::reap(r, 2).size() == 2);
+}
+
+TEST_CASE("a batched wait returns after its window with the one completion that came") {
+    ring r(options_with({}, 4));
+    if (!r.features().contains(feature::min_timeout)) {
+        test::skip("batched waits need IORING_FEAT_MIN_TIMEOUT (Linux 6.12)");
+        return;
+    }
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    char byte[2] = {};
+    for (int i = 0; i < 2; ++i) {
+        io_uring_sqe& sqe = test::sqe_of(r);
+        prep_read(sqe, fds[0], std::as_writable_bytes(std::span(&byte[i], 1)), 0);
+        set_user_data(sqe, static_cast<std::uint64_t>(i) + 1);
+    }
+    REQUIRE(::write(fds[1], "a", 1) == 1);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(r.submit_and_wait_batch(2, 20ms, 5s) == 2); // both submitted
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took >= 15ms); // it waited for the second...
+    CHECK(took < 4s);    // ...only for the window, not the overall timeout
+    CHECK(test::reap(r, 1).size() == 1);
+    REQUIRE(::write(fds[1], "b", 1) == 1);
+    CHECK(r.submit_and_wait(1, 5s) >= 0);
+    CHECK(test::reap(r, 1).size() == 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+TEST_CASE("a batched wait with nothing completing ends at its overall timeout") {
+    ring r(options_with({}, 4));
+    if (!r.features().contains(feature::min_timeout)) {
+        test::skip("batched waits need IORING_FEAT_MIN_TIMEOUT (Linux 6.12)");
+        return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(r.submit_and_wait_batch(4, 5ms, 60ms) == -ETIME);
+    CHECK(std::chrono::steady_clock::now() - start >= 50ms); // not at the end of the window
 }
 
 TEST_CASE("a timed wait with a zero timeout only polls") {

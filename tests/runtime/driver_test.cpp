@@ -2,6 +2,7 @@
 // slots, the SQ filling up, embedding, shutdown.
 #include <tram/runtime.hpp>
 
+#include "skip.hpp"
 #include "sockets.hpp"
 
 #include <catch2/catch.hpp>
@@ -431,7 +432,8 @@ TEST_CASE("a driver destroyed with sleeps, timed reads and queued operations can
     auto p = test::make_pipe();
     int finished = 0;
     {
-        driver d(driver_options{.entries = 4, .cq_entries = 8, .max_in_flight = 4}); // 4 slots for 8 operations
+        driver d(driver_options{
+            .entries = 4, .cq_entries = 8, .max_in_flight = 4}); // 4 slots for 8 operations
         for (int i = 0; i < 8; ++i) {
             spawn(d, [](int fd, int kind, int& done) -> task<> {
                 std::byte b{};
@@ -489,7 +491,8 @@ TEST_CASE("more blocked operations than the CQ holds do not keep a new one from 
     // ends them would wait for one forever.
     driver d(driver_options{.entries = 2, .cq_entries = 4});
     std::vector<test::fd_pair> pipes;
-    for (int i = 0; i < 8; ++i) pipes.push_back(test::make_pipe());
+    for (int i = 0; i < 8; ++i)
+        pipes.push_back(test::make_pipe());
     std::array<std::byte, 8> bytes{};
     int done = 0;
     for (int i = 0; i < 8; ++i) {
@@ -508,4 +511,91 @@ TEST_CASE("more blocked operations than the CQ holds do not keep a new one from 
     }(pipes));
     REQUIRE(turn_until(d, [&] { return done == 8; }));
     CHECK(d.in_flight() == 0);
+}
+
+namespace {
+
+// Pipe reads as the operations in flight: a completed IORING_OP_TIMEOUT would wake any wait
+// whatever its count (the kernel's rule for timeouts), so sleeps cannot show batching.
+struct pipe_reads {
+    std::vector<test::fd_pair> pipes;
+    std::array<char, 16> bytes{};
+    explicit pipe_reads(driver& d, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) {
+            pipes.push_back(test::make_pipe());
+            spawn(d, read_one(pipes.back().first.get(), bytes[i]));
+        }
+    }
+    static task<> read_one(int fd, char& into) {
+        (void)co_await make_operation([fd, &into](io_uring_sqe& sqe) noexcept {
+            prep_read(sqe, fd, std::as_writable_bytes(std::span(&into, 1)), 0);
+        });
+    }
+    void write(std::size_t i) const { REQUIRE(::write(pipes[i].second.get(), "x", 1) == 1); }
+    // Writes to the first `n` pipes, `gap` apart, from another thread.
+    std::thread write_later(std::size_t n, std::chrono::milliseconds gap) const {
+        return std::thread([this, n, gap] {
+            for (std::size_t i = 0; i < n; ++i) {
+                std::this_thread::sleep_for(gap);
+                (void)!::write(pipes[i].second.get(), "x", 1);
+            }
+        });
+    }
+    void finish(driver& d) {
+        for (std::size_t i = 0; i < pipes.size(); ++i)
+            (void)!::write(pipes[i].second.get(), "x", 1);
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!d.idle() && std::chrono::steady_clock::now() < deadline)
+            d.run_turn(true);
+    }
+};
+
+bool has_min_timeout(driver& d) {
+    if (d.ring().features().contains(feature::min_timeout)) return true;
+    test::skip("batching needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12)");
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("with completion batching one wait reaps completions that arrive close together") {
+    driver d(driver_options{.batch_completions = 4, .batch_window = 500ms});
+    if (!has_min_timeout(d)) return;
+    pipe_reads reads(d, 16); // 16 in flight: the loop waits for 4
+    d.run_turn(false);       // the reads are prepared
+    const auto before = d.stats();
+    std::thread writer = reads.write_later(4, 3ms);
+    d.run_turn(true); // submits, then waits
+    writer.join();
+    CHECK(d.stats().waits - before.waits == 1);
+    // Without batching the wait would have ended with the first byte, alone.
+    CHECK(d.stats().cqes_reaped - before.cqes_reaped == 4);
+    reads.finish(d);
+}
+
+TEST_CASE("with completion batching a lone completion waits at most the window") {
+    driver d(driver_options{.batch_completions = 8, .batch_window = 20ms});
+    if (!has_min_timeout(d)) return;
+    pipe_reads reads(d, 16);
+    d.run_turn(false);
+    const auto before = d.stats();
+    reads.write(0);
+    const auto start = std::chrono::steady_clock::now();
+    d.run_turn(true);
+    const auto waited = std::chrono::steady_clock::now() - start;
+    CHECK(d.stats().cqes_reaped - before.cqes_reaped == 1);
+    CHECK(waited >= 15ms); // held for the window, in case more came...
+    CHECK(waited < 5s);    // ...but not until the batch was full
+    reads.finish(d);
+}
+
+TEST_CASE("completion batching never holds back a loop with few operations in flight") {
+    driver d(driver_options{.batch_completions = 8, .batch_window = 2s});
+    pipe_reads reads(d, 2);
+    d.run_turn(false);
+    reads.write(0);
+    const auto start = std::chrono::steady_clock::now();
+    d.run_turn(true);
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    reads.finish(d);
 }
