@@ -116,6 +116,10 @@ private:
     tram::task<bool> flush();
     tram::task<> linger_close();
     bool make_pipe();
+    // Whether the deferred body fits one pipeful (making the pipe if need be).
+    bool fits_one_pipe() {
+        return make_pipe() && splice_length_ <= pipe_size_ - (splice_offset_ % 4096);
+    }
 
     worker_context& context_;
     tram::tcp_stream& stream_;
@@ -135,6 +139,10 @@ private:
     tram::unique_fd pipe_write_;
     std::uint32_t pipe_size_ = 0;
     std::chrono::steady_clock::time_point now_;
+    // An answer whose head is pending and whose body is still to be spliced.
+    std::shared_ptr<const cached_file> splice_file_;
+    std::uint64_t splice_offset_ = 0;
+    std::uint64_t splice_length_ = 0;
 };
 
 tram::task<> connection::run() {
@@ -156,6 +164,8 @@ tram::task<> connection::run() {
             const http::parse_status status =
                 http::parse_request(received().substr(used), context_.limits.max_head, request);
             if (status == http::parse_status::incomplete) break;
+            // An answer waits for its spliced body: it goes before the next one.
+            if (splice_file_ != nullptr && !co_await flush()) co_return;
             if (status != http::parse_status::complete) {
                 // The stream cannot be trusted past a malformed head: answer and close.
                 const int code = status == http::parse_status::header_too_large        ? 431
@@ -180,7 +190,11 @@ tram::task<> connection::run() {
             std::uint64_t offset = 0;
             std::uint64_t length = 0;
             if (file != nullptr && respond(request, file, offset, length)) {
-                if (!co_await send_spliced(*file, offset, length)) co_return;
+                // Deferred: when it is the last answer of the batch, its body and the next
+                // receive go out as one chain.
+                splice_file_ = std::move(file);
+                splice_offset_ = offset;
+                splice_length_ = length;
             }
             closing = !request.keep_alive || request.has_body;
             if (!closing &&
@@ -197,13 +211,25 @@ tram::task<> connection::run() {
             co_return;
         }
         // The answers so far, then the next requests: one SQE batch, one CQE.
+        if (splice_file_ != nullptr && !fits_one_pipe() && !co_await flush()) co_return;
         ops_.clear();
-        if (has_pending()) ops_.sendmsg(fd, gather(), false);
+        if (has_pending()) ops_.sendmsg(fd, gather(), splice_file_ != nullptr);
+        if (splice_file_ != nullptr) {
+            const auto length = static_cast<std::uint32_t>(splice_length_);
+            ops_.splice(splice_file_->file.fd(), static_cast<std::int64_t>(splice_offset_),
+                        pipe_write_.get(), length);
+            ops_.splice(pipe_read_.get(), tram::no_offset, fd, length);
+        }
         ops_.recv(fd, {in_.get() + have_, in_capacity_ - have_});
         co_await ops_;
-        if (ops_.size() == 2 && !ops_.succeeded(0)) co_return;
-        got = ops_.result(ops_.size() - 1);
+        splice_file_.reset();
         forget_pending();
+        // A step that failed or came up short (a file that shrank) ends the connection: what
+        // the client got no longer matches the Content-Length it was promised.
+        for (unsigned i = 0; i + 1 < ops_.size(); ++i) {
+            if (!ops_.succeeded(i)) co_return;
+        }
+        got = ops_.result(ops_.size() - 1);
     }
 }
 
@@ -346,6 +372,12 @@ tram::task<bool> connection::send_spliced(const cached_file& file, std::uint64_t
 }
 
 tram::task<bool> connection::flush() {
+    if (splice_file_ != nullptr) {
+        // What is pending ends with the head of the deferred answer: its body follows it.
+        const std::shared_ptr<const cached_file> file = std::move(splice_file_);
+        splice_file_.reset();
+        co_return co_await send_spliced(*file, splice_offset_, splice_length_);
+    }
     if (!has_pending()) co_return true;
     ops_.clear();
     ops_.sendmsg(stream_.fd(), gather(), false);

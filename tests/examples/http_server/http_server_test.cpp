@@ -412,6 +412,19 @@ TEST_CASE("http_server splices large files and serves them from memory alike") {
     CHECK(r.status == 206);
     CHECK(r.body == s.large.substr(1000, 2000000));
     CHECK(server.stop() == 0);
+    // Every file up to 4 MiB from memory.
+    server_process memory(s.root.path(), {"--cache-max-file", "4194304"});
+    CHECK(curl({memory.url("/medium.bin")}).body == s.medium);
+    CHECK(curl({memory.url("/large.bin")}).body == s.large);
+    CHECK(curl({"-r", "1000-2000999", memory.url("/large.bin")}).body ==
+          s.large.substr(1000, 2000000));
+    client c(memory.port());
+    c.send("GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(parse_response(c.read_response()).body == s.medium);
+    CHECK(parse_response(c.read_response()).body == s.small);
+    CHECK(parse_response(c.read_response()).body == s.large);
+    CHECK(memory.stop() == 0);
 }
 
 TEST_CASE("http_server answers HEAD with the head of GET and no body") {
@@ -483,6 +496,15 @@ TEST_CASE("http_server answers pipelined requests in order") {
     CHECK(b.status == 404);
     CHECK(d.status == 200);
     CHECK(d.body == s.medium);
+    // Spliced bodies between small ones, and a spliced one last.
+    c.send("GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\nHEAD /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /medium.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=5-70000\r\n\r\n");
+    CHECK(parse_response(c.read_response()).body == s.medium);
+    CHECK(parse_response(c.read_response()).body == s.small);
+    CHECK(parse_response(c.read_response()).body == s.large);
+    CHECK(parse_response(c.read_response(true)).body.empty());
+    CHECK(parse_response(c.read_response()).body == s.medium.substr(5));
     std::string many;
     for (int i = 0; i < 100; ++i)
         many += "GET /sub/a.css HTTP/1.1\r\nHost: x\r\n\r\n";
