@@ -24,6 +24,7 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,8 +33,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Per worker: 4096 buffers of 8 KiB. A connection holds at most two (the echo being sent and
-// the next recv's), so 2048 busy connections per worker never run the ring dry.
+// Per worker: 4096 buffers of 8 KiB. A connection holds at most one between exchanges (the
+// echo being sent), and idle connections keep theirs: beyond half as many connections as
+// buffers, echoes go out from a copy instead (see echo_connection).
 constexpr unsigned ring_buffers = 4096;
 constexpr std::size_t ring_buffer_size = 8192;
 constexpr std::uint16_t ring_group = 1;
@@ -127,6 +129,7 @@ public:
     void remove() noexcept {
         if (--live_ == 0 && waiter_) std::exchange(waiter_, nullptr).resume();
     }
+    [[nodiscard]] std::size_t live() const noexcept { return live_; }
     // `co_await count.drained()`: resumes once no connection is left.
     [[nodiscard]] auto drained() noexcept {
         struct awaiter {
@@ -162,18 +165,30 @@ tram::task<> echo_connection(tram::tcp_stream conn, tram::buffer_ring& ring,
                              connection_count& count) {
     const counted guard(count); // first, so that it goes last, after the chunk's buffer
     tram::recv_chunk chunk;
+    std::span<const std::byte> reply; // what the next exchange echoes first
+    std::vector<std::byte> copy;      // the echo, when buffers are scarce
     try {
         for (;;) {
             bool ring_dry = false;
             try {
                 // Until the peer's end of stream: echo what came, linked to the next recv.
                 // (No co_await inside ?: here: g++ 12 evaluates both arms.)
-                if (chunk.size() == 0) {
+                if (reply.empty()) {
                     chunk = co_await conn.recv(ring);
                 } else {
-                    chunk = co_await conn.send_then_recv(chunk.bytes(), ring);
+                    chunk = co_await conn.send_then_recv(reply, ring);
                 }
                 if (chunk.size() == 0) break;
+                reply = chunk.bytes();
+                // The buffer stays ours until the next recv's CQE says the echo is sent, and
+                // an idle connection keeps it: with many connections those could hold every
+                // buffer and leave the busy ones none. Then echo from a copy, and give the
+                // buffer back now.
+                if (count.live() * 2 > ring.count()) {
+                    copy.assign(reply.begin(), reply.end());
+                    chunk.release();
+                    reply = copy;
+                }
             } catch (const tram::error& e) {
                 if (e.errnum() != ENOBUFS) throw;
                 ring_dry = true;
@@ -181,6 +196,7 @@ tram::task<> echo_connection(tram::tcp_stream conn, tram::buffer_ring& ring,
             if (ring_dry) {
                 // The echo was sent, but no buffer was left for the next recv: let other
                 // connections give theirs back before receiving again.
+                reply = {};
                 chunk.release();
                 co_await tram::sleep_for(1ms);
             }
