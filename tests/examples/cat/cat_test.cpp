@@ -1,13 +1,11 @@
 // Tests of examples/cat/cat.cpp: the built program, run as a child process on real files, its
 // output going into a pipe or a file. The program's path comes from the CAT_EXE variable.
+#include "child_process.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -26,71 +24,16 @@ std::string pattern(std::size_t size, unsigned seed) {
     return s;
 }
 
-std::string cat_exe() {
-    const char* path = std::getenv("CAT_EXE");
-    if (path == nullptr) throw std::runtime_error("CAT_EXE is not set (run through meson test)");
-    return path;
-}
-
-struct outcome {
-    int status = -1; ///< exit status, or 128 + signal
-    std::string out; ///< stdout, when it went into a pipe
-    std::string err;
-};
+using outcome = tram::test::child_outcome;
 
 /// Runs cat with `args`; its stdout goes into `stdout_fd` if given, else into a pipe that is
 /// read while it runs. Killed, and the test failed, if it runs longer than 30 s.
 outcome run_cat(const std::vector<std::string>& args, int stdout_fd = -1) {
-    int out_pipe[2];
-    int err_pipe[2];
-    REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-    const std::string exe = cat_exe();
-    std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-    for (const std::string& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::dup2(stdout_fd >= 0 ? stdout_fd : out_pipe[1], STDOUT_FILENO);
-        ::dup2(err_pipe[1], STDERR_FILENO);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-
-    outcome result;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&result.out, &result.err};
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    int open_pipes = 2;
-    char buf[65536];
-    while (open_pipes > 0 && std::chrono::steady_clock::now() < deadline) {
-        if (::poll(fds, 2, 1000) < 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(n));
-            } else {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_pipes;
-            }
-        }
-    }
-    const bool timed_out = open_pipes > 0;
-    if (timed_out) ::kill(pid, SIGKILL);
-    for (pollfd& p : fds)
-        if (p.fd >= 0) ::close(p.fd);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    REQUIRE_FALSE(timed_out);
-    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return result;
+    std::vector<std::string> argv{tram::test::path_from_env("CAT_EXE")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    outcome r = tram::test::run_child(argv, stdout_fd);
+    REQUIRE_FALSE(r.timed_out);
+    return r;
 }
 
 struct inputs {

@@ -2,6 +2,7 @@
 // kernel picks, serving a temporary directory, driven by curl, wrk and a raw socket client of
 // our own (for pipelining and misbehaving peers). The program's path comes from the
 // HTTP_SERVER_EXE variable.
+#include "child_process.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -51,62 +52,14 @@ bool have_program(const char* name) {
     return std::system(command.c_str()) == 0;
 }
 
-struct outcome {
-    int status = -1; ///< exit status, or 128 + signal
-    std::string out;
-    std::string err;
-};
+using outcome = tram::test::child_outcome;
 
 /// Runs `argv` as a child with its stdout and stderr read into strings; killed, and the test
 /// failed, past 30 s.
 outcome run_program(const std::vector<std::string>& args) {
-    int out_pipe[2];
-    int err_pipe[2];
-    REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-    std::vector<char*> argv;
-    for (const std::string& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::dup2(out_pipe[1], STDOUT_FILENO);
-        ::dup2(err_pipe[1], STDERR_FILENO);
-        ::execvp(argv[0], argv.data());
-        ::_exit(127);
-    }
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    outcome result;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&result.out, &result.err};
-    const auto deadline = clock_type::now() + 30s;
-    int open_pipes = 2;
-    char buf[65536];
-    while (open_pipes > 0 && clock_type::now() < deadline) {
-        if (::poll(fds, 2, 1000) < 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(n));
-            } else {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_pipes;
-            }
-        }
-    }
-    const bool timed_out = open_pipes > 0;
-    if (timed_out) ::kill(pid, SIGKILL);
-    for (pollfd& p : fds)
-        if (p.fd >= 0) ::close(p.fd);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    REQUIRE_FALSE(timed_out);
-    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return result;
+    outcome r = tram::test::run_child(args);
+    REQUIRE_FALSE(r.timed_out);
+    return r;
 }
 
 /// The server as a child process over `root`, stopped with SIGTERM by `stop()` or the

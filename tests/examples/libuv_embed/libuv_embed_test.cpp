@@ -1,12 +1,11 @@
 // Tests of examples/libuv_embed/libuv_embed.cpp: the built program, run as a child process
 // (path in LIBUV_EMBED_EXE), must show libuv's timer and tram's coroutines progressing
 // together on one thread, and end cleanly within a bounded time.
+#include "child_process.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,65 +17,13 @@
 
 namespace {
 
-struct outcome {
-    int status = -1; ///< exit status, or 128 + signal
-    std::string out;
-    std::string err;
-    bool timed_out = false;
-};
+using outcome = tram::test::child_outcome;
 
 /// Runs the example with `args`, reading its stdout and stderr; kills it after `limit`.
 outcome run_example(const std::vector<std::string>& args, std::chrono::seconds limit) {
-    const char* exe = std::getenv("LIBUV_EMBED_EXE");
-    if (exe == nullptr) throw std::runtime_error("LIBUV_EMBED_EXE is not set (run through meson)");
-    int out_pipe[2];
-    int err_pipe[2];
-    REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-    std::vector<char*> argv{const_cast<char*>(exe)};
-    for (const std::string& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::dup2(out_pipe[1], STDOUT_FILENO);
-        ::dup2(err_pipe[1], STDERR_FILENO);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-
-    outcome result;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&result.out, &result.err};
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int open_pipes = 2;
-    char buf[4096];
-    while (open_pipes > 0 && std::chrono::steady_clock::now() < deadline) {
-        if (::poll(fds, 2, 100) < 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(n));
-            } else {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_pipes;
-            }
-        }
-    }
-    result.timed_out = open_pipes > 0;
-    if (result.timed_out) ::kill(pid, SIGKILL);
-    for (pollfd& p : fds)
-        if (p.fd >= 0) ::close(p.fd);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return result;
+    std::vector<std::string> argv{tram::test::path_from_env("LIBUV_EMBED_EXE")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return tram::test::run_child(argv, -1, limit);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
