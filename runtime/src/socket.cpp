@@ -225,19 +225,19 @@ void send_then_recv_base::submit() {
         if (buf_group_ >= 0) {
             prep_recv_select(sqe, fd, static_cast<std::uint16_t>(buf_group_));
         } else {
-            prep_recv(sqe, fd, clamp_socket_transfer(buf_));
+            prep_recv(sqe, fd, clamp_transfer(buf_));
         }
         set_user_data(sqe, user_data());
     };
     if (rest.empty()) {
         send_alone_ = false;
         prep_receive(driver_->get_sqe());
-    } else if (rest.size() > max_socket_transfer) {
+    } else if (rest.size() > max_transfer) {
         // More than one send moves: a skipped CQE would hide how much went, so this part goes
         // unlinked, with its CQE.
         send_alone_ = true;
         io_uring_sqe& sqe = driver_->get_sqe();
-        prep_send(sqe, fd, rest.first(max_socket_transfer), MSG_WAITALL | MSG_NOSIGNAL);
+        prep_send(sqe, fd, rest.first(max_transfer), MSG_WAITALL | MSG_NOSIGNAL);
         set_user_data(sqe, user_data(linked_send_tag));
     } else {
         send_alone_ = false;

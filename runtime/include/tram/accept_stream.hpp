@@ -36,12 +36,12 @@ namespace detail {
 
 /// IORING_OP_ACCEPT of one connection, with the peer's address written into the awaiter.
 template <typename Stream>
-class accept_operation final : public checked_socket_awaiter<accept_operation<Stream>> {
+class accept_operation final : public checked_awaiter<accept_operation<Stream>> {
 public:
     explicit accept_operation(const socket& listener) noexcept
         : listener_(&listener) {}
     accept_operation(accept_operation&& other) noexcept
-        : checked_socket_awaiter<accept_operation>(std::move(other))
+        : checked_awaiter<accept_operation>(std::move(other))
         , listener_(other.listener_) {}
 
     void prepare(io_uring_sqe& sqe) noexcept {

@@ -92,27 +92,6 @@ namespace detail {
 /// the op's own CQE then tells).
 [[nodiscard]] bool kernel_supports(opcode op) noexcept;
 
-/// The most one read or write moves (the kernel's MAX_RW_COUNT): larger requests are short.
-inline constexpr std::size_t max_transfer = 0x7ffff000;
-
-template <typename Buffer>
-[[nodiscard]] Buffer clamp_transfer(Buffer buf) noexcept {
-    return buf.size() > max_transfer ? buf.subspan(0, max_transfer) : buf;
-}
-
-/// Base of the awaitables whose `co_await` gives a plain value and throws tram::error on
-/// failure. `Derived` adds `fail(errnum)` and `value_of(io_result)` to io_awaiter's needs.
-template <typename Derived>
-class checked_awaiter : public io_awaiter<Derived> {
-public:
-    decltype(auto) await_resume() {
-        const io_result r = io_awaiter<Derived>::await_resume();
-        auto& self = static_cast<Derived&>(*this);
-        if (!r.ok()) self.fail(r.error());
-        return self.value_of(r);
-    }
-};
-
 /// A single-SQE operation on an open file: `prep(sqe)` prepares it, the error names
 /// `operation` and the file's path. Gives the byte count when `Counts`, else nothing.
 template <typename Prep, bool Counts>

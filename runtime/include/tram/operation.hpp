@@ -10,6 +10,7 @@
 #include <cassert>
 #include <chrono>
 #include <coroutine>
+#include <cstddef>
 #include <optional>
 #include <stop_token>
 #include <utility>
@@ -239,6 +240,33 @@ private:
     bool cancel_requested_ = false;
     bool explicit_stop_ = false;
 };
+
+namespace detail {
+
+/// The most one read, write, send or recv moves (the kernel's MAX_RW_COUNT): larger requests
+/// are short.
+inline constexpr std::size_t max_transfer = 0x7ffff000;
+
+template <typename Buffer>
+[[nodiscard]] Buffer clamp_transfer(Buffer buf) noexcept {
+    return buf.size() > max_transfer ? buf.subspan(0, max_transfer) : buf;
+}
+
+/// Base of the file and socket awaitables whose `co_await` gives a plain value and throws
+/// tram::error on failure. `Derived` adds `fail(errnum)` and `value_of(io_result)` to
+/// io_awaiter's needs.
+template <typename Derived>
+class checked_awaiter : public io_awaiter<Derived> {
+public:
+    decltype(auto) await_resume() {
+        const io_result r = io_awaiter<Derived>::await_resume();
+        auto& self = static_cast<Derived&>(*this);
+        if (!r.ok()) self.fail(r.error());
+        return self.value_of(r);
+    }
+};
+
+} // namespace detail
 
 /// An operation prepared by a callable `prep(io_uring_sqe&)`. Memory the kernel uses must
 /// outlive the co_await, which it does when it lives in the awaiting coroutine.

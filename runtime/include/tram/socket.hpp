@@ -52,31 +52,10 @@ namespace detail {
 [[nodiscard]] task<descriptor> connect_socket(int type, socket_address to,
                                               std::chrono::nanoseconds timeout);
 
-/// The most one send or recv moves (the kernel's MAX_RW_COUNT): larger requests are short.
-inline constexpr std::size_t max_socket_transfer = 0x7ffff000;
-
-template <typename Buffer>
-[[nodiscard]] Buffer clamp_socket_transfer(Buffer buf) noexcept {
-    return buf.size() > max_socket_transfer ? buf.first(max_socket_transfer) : buf;
-}
-
-/// Base of the socket awaitables: `co_await` gives a plain value and throws tram::error on
-/// failure. `Derived` adds `fail(errnum)` and `value_of(io_result)` to io_awaiter's needs.
-template <typename Derived>
-class checked_socket_awaiter : public io_awaiter<Derived> {
-public:
-    decltype(auto) await_resume() {
-        const io_result r = io_awaiter<Derived>::await_resume();
-        auto& self = static_cast<Derived&>(*this);
-        if (!r.ok()) self.fail(r.error());
-        return self.value_of(r);
-    }
-};
-
 /// One SQE on a socket, prepared by `prep`; errors name `operation` and the socket. Gives the
 /// byte count when `Counts`, else nothing. Holds two pointers and the lambda: no allocation.
 template <typename Prep, bool Counts>
-class socket_operation final : public checked_socket_awaiter<socket_operation<Prep, Counts>> {
+class socket_operation final : public checked_awaiter<socket_operation<Prep, Counts>> {
 public:
     socket_operation(Prep prep, const char* operation, const socket& s) noexcept
         : prep_(std::move(prep))
@@ -113,7 +92,7 @@ template <bool Counts, typename Prep>
 /// exactly one CQE: the send's when it failed or was short (the recv never ran), else the
 /// recv's. A short send goes on with the rest, linked to a new recv; a failed one ends the
 /// operation with the send's error. A reply longer than one send moves
-/// (max_socket_transfer) goes out in plain sends first.
+/// (max_transfer) goes out in plain sends first.
 ///
 /// Cancellation (a stop request on the awaiting coroutine) cancels both requests and resumes
 /// only after the last CQE of the round; part of the reply may have been sent by then.
@@ -282,14 +261,14 @@ protected:
     [[nodiscard]] auto send(std::span<const std::byte> buf, int flags = 0) const noexcept {
         return detail::socket_op<true>(
             "send", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
-                prep_send(sqe, fd, detail::clamp_socket_transfer(buf), flags | send_flags);
+                prep_send(sqe, fd, detail::clamp_transfer(buf), flags | send_flags);
             });
     }
     /// Receives up to `buf.size()` bytes; gives the count, 0 at end of stream.
     [[nodiscard]] auto recv(std::span<std::byte> buf, int flags = 0) const noexcept {
         return detail::socket_op<true>(
             "recv", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
-                prep_recv(sqe, fd, detail::clamp_socket_transfer(buf), flags);
+                prep_recv(sqe, fd, detail::clamp_transfer(buf), flags);
             });
     }
     /// sendmsg(2): `msg` (and what it points to) must outlive the co_await.
@@ -314,14 +293,14 @@ protected:
 namespace detail {
 
 /// sendmsg with a destination address, the msghdr and the address kept in the awaiter.
-class send_to_operation final : public checked_socket_awaiter<send_to_operation> {
+class send_to_operation final : public checked_awaiter<send_to_operation> {
 public:
     send_to_operation(int fd, std::span<const std::byte> buf, const socket_address& to) noexcept
         : fd_(fd)
         , to_(to)
         , iov_{const_cast<std::byte*>(buf.data()), buf.size()} {}
     send_to_operation(send_to_operation&& other) noexcept
-        : checked_socket_awaiter(std::move(other))
+        : checked_awaiter(std::move(other))
         , fd_(other.fd_)
         , to_(other.to_)
         , iov_(other.iov_) {}
@@ -345,13 +324,13 @@ private:
 };
 
 /// recvmsg into one buffer, recording the sender.
-class recv_from_operation final : public checked_socket_awaiter<recv_from_operation> {
+class recv_from_operation final : public checked_awaiter<recv_from_operation> {
 public:
     recv_from_operation(const socket& s, std::span<std::byte> buf) noexcept
         : socket_(&s)
         , iov_{buf.data(), buf.size()} {}
     recv_from_operation(recv_from_operation&& other) noexcept
-        : checked_socket_awaiter(std::move(other))
+        : checked_awaiter(std::move(other))
         , socket_(other.socket_)
         , iov_(other.iov_) {}
 
@@ -396,7 +375,7 @@ public:
     [[nodiscard]] auto send_zc(std::span<const std::byte> buf, int flags = 0) const noexcept {
         return detail::socket_op<true>(
             "send_zc", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
-                prep_send_zc(sqe, fd, detail::clamp_socket_transfer(buf), flags | send_flags);
+                prep_send_zc(sqe, fd, detail::clamp_transfer(buf), flags | send_flags);
             });
     }
     /// Sends all of `reply`, then receives into `buf`, in one round trip through the ring: the
