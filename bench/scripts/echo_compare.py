@@ -16,16 +16,21 @@ so the count covers exactly the client's life; it is divided by echo_load's tota
 Output: a table on stdout, and CSV rows `workload,setting,system,metric,value` (metrics
 msgs_per_s, p50_us, p99_us, syscalls_per_msg) appended to --csv.
 
-Scaling (unless --no-scaling): tram's echo_server with --threads 1 and with --threads 2, each
+Scaling (unless --no-scaling): tram's echo_server with --threads 1, and with --threads 2 in
+each way of spreading connections over the workers (--accept reuseport: a SO_REUSEPORT
+listener per worker; --accept handoff: one acceptor dealing connections out round-robin), each
 allowed on both CPUs (--scaling-cpus), against echo_load with two client threads on the same
-CPUs, interleaved; rows `echo,SIZE/Nc/scaling,tram-tN,msgs_per_s,...` and
-`echo,SIZE/Nc/scaling,tram,scaling_efficiency,E` with E = msgs/s at 2 threads / (2 x at 1).
-On a 2-core machine the client shares the cores, so E is a lower bound.
+CPUs, interleaved; rows `echo,SIZE/Nc/scaling,tram-t1,msgs_per_s,...`,
+`echo,SIZE/Nc/scaling,tram-t2-MODE,msgs_per_s,...` and
+`echo,SIZE/Nc/scaling,tram-MODE,scaling_efficiency,E` with E = msgs/s at 2 threads / (2 x at
+1). On a 2-core machine the client shares the cores, so E is a lower bound.
+--only-scaling runs just those.
 
 --quick: one size (64 B), 1 and 50 connections, 2 runs of 1 s, for a smoke test.
 
 Example:
   bench/scripts/echo_compare.py --build build-echo --csv /tmp/echo.csv
+  bench/scripts/echo_compare.py --build build-echo --only-scaling --runs 3 --duration 2
   bench/scripts/echo_compare.py --build build-peers --csv /tmp/echo.csv \\
       --system epoll='{build}/bench/peers/epoll_echo --host {host} --port {port}' \\
       --system liburing='{build}/bench/peers/liburing_echo --host {host} --port {port}'
@@ -227,17 +232,22 @@ def run_once(args, server, connections, size, client_cpu, events=None, client_th
     return result
 
 
+SCALING_MODES = ("reuseport", "handoff")  # echo_server --accept, at --threads 2
+
+
 def run_scaling(args, size):
-    """tram's echo_server at --threads 1 and 2 on the same CPUs, interleaved; rows for the CSV."""
+    """tram's echo_server at --threads 1, and at 2 in each --accept mode, on the same CPUs,
+    interleaved; rows for the CSV."""
     tram = os.path.join(args.build, "examples", "echo_server", "echo_server")
     if not os.access(tram, os.X_OK):
         print(f"echo_compare: scaling: skipped (no {tram})", file=sys.stderr)
         return []
     servers = []
-    for i, threads in enumerate((1, 2)):
-        name = f"tram-t{threads}"
+    variants = [("tram-t1", "--threads 1")] + [
+        (f"tram-t2-{mode}", f"--threads 2 --accept {mode}") for mode in SCALING_MODES]
+    for i, (name, flags) in enumerate(variants):
         port = args.base_port + 50 + i
-        command = f"{tram} --host {{host}} --port {{port}} --threads {threads}"
+        command = f"{tram} --host {{host}} --port {{port}} {flags}"
         proc = start_server(name, command, port, args.scaling_cpus, args.build, args.tmpdir)
         if proc is not None:
             servers.append({"name": name, "port": port, "proc": proc})
@@ -249,7 +259,7 @@ def run_scaling(args, size):
                          client_threads=2)
             if r is not None:
                 rates[server["name"]].append(r["msgs_per_s"])
-                print(f"  {setting:>12} run {run + 1:>2} {server['name']:>10}: "
+                print(f"  {setting:>12} run {run + 1:>2} {server['name']:>20}: "
                       f"{r['msgs_per_s']:.0f} msg/s", file=sys.stderr, flush=True)
     stop_servers()
     rows = []
@@ -257,12 +267,15 @@ def run_scaling(args, size):
     print(f"\nScaling, {setting}, server and 2 client threads on CPUs {args.scaling_cpus}, "
           f"medians of {args.runs} runs")
     for name, value in med.items():
-        print(f"{setting:>18} {name:>10} {value:>10.0f}")
+        print(f"{setting:>18} {name:>20} {value:>10.0f}")
         rows.append(f"echo,{setting},{name},msgs_per_s,{value:.0f}")
-    if "tram-t1" in med and "tram-t2" in med and med["tram-t1"] > 0:
-        efficiency = med["tram-t2"] / (2 * med["tram-t1"])
-        print(f"{setting:>18} {'efficiency':>10} {efficiency:>10.3f}  (t2 / (2 x t1))")
-        rows.append(f"echo,{setting},tram,scaling_efficiency,{efficiency:.3f}")
+    for mode in SCALING_MODES:
+        two = med.get(f"tram-t2-{mode}")
+        if two is not None and med.get("tram-t1", 0) > 0:
+            efficiency = two / (2 * med["tram-t1"])
+            print(f"{setting:>18} {'efficiency ' + mode:>20} {efficiency:>10.3f}  "
+                  f"(t2 / (2 x t1))")
+            rows.append(f"echo,{setting},tram-{mode},scaling_efficiency,{efficiency:.3f}")
     return rows
 
 
@@ -290,6 +303,8 @@ def main():
                         help="64 B at 1 and 50 connections, 2 runs of 1 s (a smoke test)")
     parser.add_argument("--no-scaling", action="store_true",
                         help="skip tram's --threads 1 vs --threads 2 runs")
+    parser.add_argument("--only-scaling", action="store_true",
+                        help="run only the scaling runs (with the first of --sizes)")
     parser.add_argument("--scaling-cpus", default="0,1",
                         help="CPUs of the scaling runs, server and client alike (default 0,1)")
     parser.add_argument("--scaling-connections", type=int, default=50)
@@ -312,6 +327,10 @@ def main():
     atexit.register(stop_servers)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+
+    if args.only_scaling:
+        write_csv(args.csv, run_scaling(args, sizes[0]))
+        return 0
 
     events = None if args.no_perf else perf_events()
     if not args.no_perf and events is None:
@@ -405,14 +424,20 @@ def main():
     rows += scaling_rows
     print(f"(took {time.monotonic() - started_at:.0f} s)")
 
-    if args.csv:
-        new_file = not os.path.exists(args.csv) or os.path.getsize(args.csv) == 0
-        with open(args.csv, "a") as f:
-            if new_file:
-                f.write("workload,setting,system,metric,value\n")
-            for row in rows:
-                f.write(row + "\n")
+    write_csv(args.csv, rows)
     return 0
+
+
+def write_csv(path, rows):
+    """Appends rows to the CSV at path (with its header if new); nothing without a path."""
+    if not path:
+        return
+    new_file = not os.path.exists(path) or os.path.getsize(path) == 0
+    with open(path, "a") as f:
+        if new_file:
+            f.write("workload,setting,system,metric,value\n")
+        for row in rows:
+            f.write(row + "\n")
 
 
 if __name__ == "__main__":

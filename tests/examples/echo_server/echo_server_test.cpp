@@ -1,7 +1,8 @@
 // Tests of examples/echo_server as a user runs it: the real process on 127.0.0.1 port 0, its
-// "listening on" line, hundreds of concurrent clients checked byte for byte, SIGTERM with
-// clients connected, a port in use, and its arguments. Every wait is bounded; a server that
-// outlives a test is killed.
+// "listening on" line, hundreds of concurrent clients checked byte for byte (with both ways of
+// spreading connections over two workers, and the "connections per worker" line it prints at
+// exit), SIGTERM with clients connected, a port in use, and its arguments. Every wait is bounded; a
+// server that outlives a test is killed.
 #include <tram/runtime.hpp>
 
 #include <catch2/catch.hpp>
@@ -14,11 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -82,7 +85,9 @@ public:
             if (n <= 0) break;
             line.append(c, static_cast<std::size_t>(n));
         }
-        return line.substr(0, line.find('\n'));
+        const std::size_t end = line.find('\n');
+        if (end != std::string::npos) unread_ += line.substr(end + 1);
+        return line.substr(0, end);
     }
 
     // The port of a "listening on 127.0.0.1:PORT" line (fails the test on anything else).
@@ -110,6 +115,16 @@ public:
         return status_;
     }
 
+    // What it wrote to stdout after the first line (read once it has exited).
+    std::string rest_of_output() {
+        std::string text = std::exchange(unread_, {});
+        char c[1024];
+        for (ssize_t n; (n = ::read(out_, c, sizeof(c))) > 0;) {
+            text.append(c, static_cast<std::size_t>(n));
+        }
+        return text;
+    }
+
     // What it wrote to stderr so far (read once it has exited, or without blocking).
     std::string error_text() {
         std::string text;
@@ -129,6 +144,7 @@ private:
     int err_ = -1;
     std::optional<int> status_;
     std::string errors_;
+    std::string unread_; // stdout read past the first line
 };
 
 bool exited_with(const std::optional<int>& status, int code) {
@@ -217,6 +233,22 @@ std::vector<int> idle_clients(std::uint16_t port, int count) {
     return fds;
 }
 
+// The counts of the "connections per worker: N M ..." line the server prints at exit.
+std::vector<int> served_per_worker(const std::string& output) {
+    const std::string prefix = "connections per worker:";
+    const std::size_t at = output.find(prefix);
+    INFO("stdout after the first line: " << output);
+    REQUIRE(at != std::string::npos);
+    std::vector<int> counts;
+    const char* p = output.c_str() + at + prefix.size();
+    while (*p == ' ') {
+        char* end = nullptr;
+        counts.push_back(static_cast<int>(std::strtol(p, &end, 10)));
+        p = end;
+    }
+    return counts;
+}
+
 } // namespace
 
 TEST_CASE("two hundred and fifty concurrent clients get payloads of 1 byte to 1 MiB back exactly") {
@@ -228,24 +260,51 @@ TEST_CASE("two hundred and fifty concurrent clients get payloads of 1 byte to 1 
     CHECK(server.error_text().empty());
 }
 
-TEST_CASE("with two worker threads, concurrent clients get their payloads back exactly") {
-    server_process server({"--host", "127.0.0.1", "--port", "0", "--threads", "2"});
+TEST_CASE("with two SO_REUSEPORT workers, concurrent clients get their payloads back exactly") {
+    server_process server(
+        {"--host", "127.0.0.1", "--port", "0", "--threads", "2", "--accept", "reuseport"});
     const std::uint16_t port = server.port();
     CHECK(many_clients(port, 250) == 250);
     server.signal(SIGINT);
     CHECK(exited_with(server.wait(), 0));
     CHECK(server.error_text().empty());
+    // The kernel picks a listener by a hash of the addresses: both get some (all 250 on one
+    // would be a 2^-249 chance).
+    const std::vector<int> served = served_per_worker(server.rest_of_output());
+    REQUIRE(served.size() == 2);
+    CHECK(served[0] + served[1] == 250);
+    CHECK(served[0] > 0);
+    CHECK(served[1] > 0);
+}
+
+TEST_CASE("with two workers and one acceptor handing connections off, clients get their payloads "
+          "back exactly, dealt out round-robin") {
+    server_process server({"--port", "0", "--threads", "2", "--accept", "handoff"});
+    const std::uint16_t port = server.port();
+    CHECK(many_clients(port, 250) == 250);
+    server.signal(SIGTERM);
+    CHECK(exited_with(server.wait(), 0));
+    CHECK(server.error_text().empty());
+    const std::vector<int> served = served_per_worker(server.rest_of_output());
+    CHECK(served == std::vector<int>{125, 125});
 }
 
 TEST_CASE("SIGTERM ends the server with exit 0 while clients are connected") {
-    for (const char* threads : {"1", "2"}) {
-        server_process server({"--port", "0", "--threads", threads});
+    for (const char* accept : {"none", "reuseport", "handoff"}) {
+        const bool one = std::string(accept) == "none";
+        server_process server(
+            one ? std::vector<std::string>{"--port", "0"}
+                : std::vector<std::string>{"--port", "0", "--threads", "2", "--accept", accept});
         const std::uint16_t port = server.port();
         std::vector<int> clients = idle_clients(port, 50);
         server.signal(SIGTERM);
         const auto status = server.wait();
-        INFO("threads " << threads << ", stderr: " << server.error_text());
+        INFO("accept " << accept << ", stderr: " << server.error_text());
         CHECK(exited_with(status, 0));
+        CHECK(server.error_text().empty());
+        if (std::string(accept) == "handoff") {
+            CHECK(served_per_worker(server.rest_of_output()) == std::vector<int>{25, 25});
+        }
         // Each client sees its connection end (end of stream or reset), not a hang.
         for (int fd : clients) {
             char c;
@@ -253,6 +312,47 @@ TEST_CASE("SIGTERM ends the server with exit 0 while clients are connected") {
             ::close(fd);
         }
     }
+}
+
+TEST_CASE("SIGTERM while connections are still being handed off ends the server cleanly") {
+    server_process server({"--port", "0", "--threads", "2", "--accept", "handoff"});
+    const std::uint16_t port = server.port();
+    // A client thread connects as fast as it can (the kernel completes each connection in the
+    // listen backlog, accepted or not) until the server is gone, so that the signal comes while
+    // the acceptor is dealing out connections.
+    std::atomic<int> connected{0};
+    std::vector<int> fds;
+    std::thread connector([&] {
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        for (int i = 0; i < 2000; ++i) {
+            const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0) break;
+            fds.push_back(fd);
+            if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) break;
+            ++connected;
+        }
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (connected < 100 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    server.signal(SIGTERM);
+    const auto status = server.wait();
+    connector.join();
+    INFO("connected " << connected << ", stderr: " << server.error_text());
+    CHECK(connected >= 100);
+    CHECK(exited_with(status, 0));
+    CHECK(server.error_text().empty());
+    const std::vector<int> served = served_per_worker(server.rest_of_output());
+    REQUIRE(served.size() == 2);
+    CHECK(served[0] + served[1] <= connected);
+    // Round-robin from worker 0, which serves its own at once; worker 1's queued ones are
+    // closed unserved at the stop.
+    CHECK(served[1] <= served[0] + 1);
+    for (int fd : fds)
+        ::close(fd);
 }
 
 TEST_CASE("a port in use makes the server exit non-zero naming the address") {
@@ -287,6 +387,7 @@ TEST_CASE("--help prints the usage and exits 0") {
 TEST_CASE("a bad argument exits non-zero saying which") {
     for (const std::vector<std::string>& args : {std::vector<std::string>{"--port", "70000"},
                                                  {"--threads", "0"},
+                                                 {"--accept", "sideways"},
                                                  {"--bogus"},
                                                  {"--host", "not-an-address", "--port", "0"},
                                                  {"--port"}}) {
