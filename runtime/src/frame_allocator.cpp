@@ -2,6 +2,7 @@
 
 #include <array>
 #include <new>
+#include <utility>
 
 namespace tram::frame_allocator {
 namespace {
@@ -13,39 +14,62 @@ struct free_block {
     free_block* next;
 };
 
-// One free list per size class and thread. Blocks are never returned to the system while the
-// thread lives: the set of frame sizes a program uses is small and its peak is reached early.
-class pool {
-public:
-    pool() = default;
-    pool(const pool&) = delete;
-    pool& operator=(const pool&) = delete;
-    ~pool() {
-        for (free_block* head : heads_) {
-            while (head != nullptr) {
-                free_block* next = head->next;
-                ::operator delete(head);
-                head = next;
-            }
-        }
-    }
-
-    void* take(std::size_t cls) {
-        if (free_block* b = heads_[cls]) {
-            heads_[cls] = b->next;
-            return b;
-        }
-        return ::operator new((cls + 1) * granule);
-    }
-    void give(void* p, std::size_t cls) noexcept {
-        heads_[cls] = new (p) free_block{heads_[cls]};
-    }
-
-private:
-    std::array<free_block*, class_count> heads_{};
+// One free list per size class and thread. A frame goes back to the list of the thread that
+// frees it, which need not be the one that allocated it (a task spawned on one worker and
+// finished on another). So that a thread which only ever frees (a consumer of connections
+// accepted elsewhere) cannot hoard memory, each thread keeps at most `cache_budget` bytes
+// and hands the rest back to the general allocator.
+//
+// The state is trivially destructible on purpose: a frame may be freed after the thread's
+// thread_local destructors ran (a task owned by a static, destroyed at exit). `closed` then
+// sends it straight to ::operator delete instead of into a list nobody will drain.
+struct pool_state {
+    std::array<free_block*, class_count> heads{};
+    std::size_t cached_bytes = 0;
+    bool closed = false;
 };
 
-thread_local pool frames;
+constinit thread_local pool_state state;
+
+// Drains the lists when the thread ends; its destructor is registered on first use, which is
+// the first block cached (see `give`), so threads that never cache pay nothing.
+struct pool_drain {
+    pool_drain() = default;
+    pool_drain(const pool_drain&) = delete;
+    pool_drain& operator=(const pool_drain&) = delete;
+    ~pool_drain() {
+        state.closed = true;
+        for (free_block*& head : state.heads) {
+            while (head != nullptr)
+                ::operator delete(std::exchange(head, head->next));
+        }
+        state.cached_bytes = 0;
+    }
+    bool armed = false;
+};
+
+thread_local pool_drain drain_at_exit;
+
+constexpr std::size_t class_bytes(std::size_t cls) noexcept { return (cls + 1) * granule; }
+
+void* take(std::size_t cls) {
+    if (free_block* b = state.heads[cls]) {
+        state.heads[cls] = b->next;
+        state.cached_bytes -= class_bytes(cls);
+        return b;
+    }
+    return ::operator new(class_bytes(cls));
+}
+
+void give(void* p, std::size_t cls) noexcept {
+    if (state.closed || state.cached_bytes + class_bytes(cls) > cache_budget) {
+        ::operator delete(p);
+        return;
+    }
+    drain_at_exit.armed = true;
+    state.heads[cls] = new (p) free_block{state.heads[cls]};
+    state.cached_bytes += class_bytes(cls);
+}
 
 constexpr std::size_t size_class(std::size_t size) noexcept { return (size - 1) / granule; }
 
@@ -69,7 +93,7 @@ bool pooled(std::size_t size) noexcept { return pooling && size != 0 && size <= 
 
 void* allocate(std::size_t size) {
     if (!pooled(size)) return ::operator new(size);
-    return frames.take(size_class(size));
+    return take(size_class(size));
 }
 
 void deallocate(void* frame, std::size_t size) noexcept {
@@ -77,7 +101,9 @@ void deallocate(void* frame, std::size_t size) noexcept {
         ::operator delete(frame);
         return;
     }
-    frames.give(frame, size_class(size));
+    give(frame, size_class(size));
 }
+
+std::size_t cached_bytes() noexcept { return state.cached_bytes; }
 
 } // namespace tram::frame_allocator

@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+#include <vector>
+
 using namespace tram;
 
 namespace {
@@ -59,4 +62,45 @@ TEST_CASE("frames larger than the pooled maximum come from the general allocator
     void* big = frame_allocator::allocate(frame_allocator::max_pooled + 1);
     REQUIRE(big != nullptr);
     frame_allocator::deallocate(big, frame_allocator::max_pooled + 1);
+}
+
+TEST_CASE("a thread that frees frames allocated elsewhere keeps no more than its cache budget") {
+    constexpr std::size_t size = 512;
+    constexpr std::size_t count = 4 * frame_allocator::cache_budget / size;
+    std::vector<void*> frames(count);
+    for (void*& f : frames)
+        f = frame_allocator::allocate(size);
+    std::size_t kept = 0;
+    std::thread consumer([&] {
+        for (void* f : frames)
+            frame_allocator::deallocate(f, size);
+        kept = frame_allocator::cached_bytes();
+    });
+    consumer.join();
+    CHECK(kept <= frame_allocator::cache_budget);
+    if (!asan) CHECK(kept > frame_allocator::cache_budget / 2);
+}
+
+namespace {
+// Frees its frame from a thread_local destructor that runs after the allocator's own (it was
+// constructed first), as a task owned by a thread_local or a static would at exit.
+struct late_owner {
+    void* frame = nullptr;
+    std::size_t* cached_after = nullptr;
+    ~late_owner() {
+        frame_allocator::deallocate(frame, 128);
+        *cached_after = frame_allocator::cached_bytes();
+    }
+};
+} // namespace
+
+TEST_CASE("a frame freed after its thread's pool was drained goes back to the system") {
+    std::size_t cached_after = 1;
+    std::thread([&] {
+        thread_local late_owner owner;
+        owner.frame = frame_allocator::allocate(128);
+        owner.cached_after = &cached_after;
+        frame_allocator::deallocate(frame_allocator::allocate(64), 64); // the pool is in use
+    }).join();
+    CHECK(cached_after == 0);
 }
