@@ -242,7 +242,9 @@ std::string socket_address::to_string() const {
             return out;
         }
         n = ::strnlen(un.sun_path, n);
-        return std::string(un.sun_path, n);
+        // A relative path carries the "unix:" that parse needs to tell it from a host name.
+        std::string out = un.sun_path[0] == '/' ? std::string() : std::string("unix:");
+        return out.append(un.sun_path, n);
     }
     case AF_UNSPEC:
         return "(none)";

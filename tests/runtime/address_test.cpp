@@ -64,7 +64,8 @@ TEST_CASE("Unix addresses parse as paths and abstract names") {
     CHECK(path.to_string() == "/tmp/tram.sock");
     CHECK(path.port() == 0);
     const auto relative = socket_address::parse("unix:run/x.sock");
-    CHECK(relative.to_string() == "run/x.sock");
+    CHECK(relative.to_string() == "unix:run/x.sock");
+    CHECK(socket_address::parse(relative.to_string()) == relative); // reads back as it was
     const auto abstract = socket_address::parse("@tram-test");
     CHECK(abstract.is_unix());
     CHECK(abstract.to_string() == "@tram-test");

@@ -20,7 +20,8 @@ namespace tram {
 /// Text forms, as `parse` reads them and `to_string` writes them:
 ///   "127.0.0.1:8080"        IPv4, numeric
 ///   "[::1]:8080"            IPv6, numeric, in brackets; "[fe80::1%eth0]:80" with a scope
-///   "/run/app.sock"         Unix socket at a path ("unix:relative/path" for a relative one)
+///   "/run/app.sock"         Unix socket at a path ("unix:relative/path" for a relative one,
+///                           both ways: to_string writes the prefix too)
 ///   "@name"                 Linux abstract Unix socket (no file; '@' stands for the leading NUL)
 /// Host names are not addresses: `resolve` (resolve.hpp) turns them into addresses.
 class socket_address {
