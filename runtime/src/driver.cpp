@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <poll.h>
+#include <utility>
 
 namespace tram {
 namespace {
@@ -26,6 +28,21 @@ public:
 
 private:
     driver* previous_;
+};
+
+// Marks a driver's loop turn as running, also when the turn ends by an exception.
+class turn_scope {
+public:
+    explicit turn_scope(bool& in_turn) noexcept
+        : in_turn_(in_turn)
+        , previous_(std::exchange(in_turn, true)) {}
+    turn_scope(const turn_scope&) = delete;
+    turn_scope& operator=(const turn_scope&) = delete;
+    ~turn_scope() { in_turn_ = previous_; }
+
+private:
+    bool& in_turn_;
+    bool previous_;
 };
 
 bool is_setup_rejection(const error& e) noexcept { return e.errnum() == EINVAL; }
@@ -110,19 +127,29 @@ bool driver::has_pending_work() const noexcept {
     // An unarmed wake-up poll (before the first turn, or after the kernel ended it): only a
     // turn arms it, and until then a host asleep on fd() misses other threads' wake-ups.
     const submission_queue& sq = ring_.sq();
-    return !next_ready_.empty() || sq.unpublished() > 0 || ring_.cq().ready() > 0 || sq.taskrun() ||
-           sq.cq_overflow() || (!wake_poll_armed_ && !shutting_down_);
+    return !next_ready_.empty() || !unhandled_.empty() || sq.unpublished() > 0 ||
+           ring_.cq().ready() > 0 || sq.taskrun() || sq.cq_overflow() ||
+           (!wake_poll_armed_ && !shutting_down_);
 }
 
 void driver::run_turn(bool may_block) {
     current_scope scope(this);
+    const turn_scope turn(in_turn_);
     ++stats_.turns;
     take_remote_work();
-    enter_kernel(may_block && next_ready_.empty());
+    // Exceptions still to rethrow keep the turn from sleeping: it must come back to them.
+    enter_kernel(may_block && next_ready_.empty() && unhandled_.empty());
     reap();
     run_ready();
-    if (unhandled_) std::rethrow_exception(std::exchange(unhandled_, nullptr));
+    if (!unhandled_.empty()) {
+        // One per turn, in the order they escaped; the next turn rethrows the next.
+        std::exception_ptr e = std::move(unhandled_.front());
+        unhandled_.erase(unhandled_.begin());
+        std::rethrow_exception(std::move(e));
+    }
 }
+
+void driver::submit() { enter_kernel(false); }
 
 void driver::run_ready() {
     // Only what was ready when the turn began runs now; what it makes ready runs next turn,
@@ -135,8 +162,12 @@ void driver::run_ready() {
 
 void driver::enter_kernel(bool may_wait) {
     submission_queue& sq = ring_.sq();
+    const unsigned newly_published = sq.unpublished();
     const unsigned to_submit = sq.flush();
     const bool sqpoll = ring_.flags().contains(setup_flag::sqpoll);
+    // Under SQPOLL the poller consumes what is published, with or without an enter: an SQE
+    // counts as submitted once, when it is published.
+    if (sqpoll) stats_.sqes_submitted += newly_published;
     // Wait only when there is something to wait for and nothing else to do.
     const bool wait = may_wait && ring_.cq().ready() == 0 && (in_flight_ > 0 || wake_poll_armed_);
     const bool flush = sq.taskrun() || sq.cq_overflow();
@@ -168,7 +199,7 @@ void driver::enter_kernel(bool may_wait) {
         r = ring_.enter(sqpoll ? 0 : to_submit, wait ? 1 : 0, flags);
     }
     if (r >= 0) {
-        stats_.sqes_submitted += sqpoll ? to_submit : static_cast<unsigned>(r);
+        if (!sqpoll) stats_.sqes_submitted += static_cast<unsigned>(r);
         return;
     }
     switch (-r) {
@@ -296,8 +327,12 @@ void driver::schedule_remote(std::coroutine_handle<> h, detail::detached_link* a
 
 void driver::notify_from_elsewhere() noexcept {
     if (remote_wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    // The message rides on the sender's next enter, so only a sender inside a loop turn can
+    // carry it: its loop goes on (or `run` submits what it left, see driver::submit). A driver
+    // that exists on this thread but is not looping (a main thread that waits for a signal
+    // elsewhere) would hold the SQE forever: then the eventfd it is.
     driver* sender = current_driver();
-    if (sender != nullptr && sender != this && sender->on_driver_thread() &&
+    if (sender != nullptr && sender != this && sender->in_turn_ && sender->on_driver_thread() &&
         !sender->shutting_down()) {
         try {
             io_uring_sqe& sqe = sender->get_sqe();
@@ -363,8 +398,27 @@ void driver::arm_wake_poll() {
 }
 
 void driver::report_unhandled(std::exception_ptr e) noexcept {
-    if (!unhandled_) unhandled_ = std::move(e);
+    try {
+        unhandled_.push_back(e);
+    } catch (...) {
+        detail::log_unhandled("tram::driver (out of memory to keep it)", e);
+    }
 }
+
+namespace detail {
+
+void log_unhandled(const char* where, std::exception_ptr e) noexcept {
+    try {
+        std::rethrow_exception(std::move(e));
+    } catch (const std::exception& ex) {
+        std::fprintf(stderr, "%s: unhandled exception in a detached task: %s\n", where, ex.what());
+    } catch (...) {
+        std::fprintf(stderr, "%s: unhandled exception in a detached task (not a std::exception)\n",
+                     where);
+    }
+}
+
+} // namespace detail
 
 void driver::adopt(detail::detached_link& link) noexcept {
     link.prev_ = nullptr;
@@ -381,7 +435,7 @@ void driver::release(detail::detached_link& link) noexcept {
 
 bool driver::idle() const noexcept {
     return next_ready_.empty() && in_flight_ == 0 && waiting_head_ == nullptr &&
-           ring_.sq().unpublished() == 0;
+           ring_.sq().unpublished() == 0 && unhandled_.empty();
 }
 
 void driver::shutdown() {

@@ -1,8 +1,8 @@
 #include <tram/error.hpp>
 #include <tram/worker_pool.hpp>
 
-#include <pthread.h>
 #include <cstdio>
+#include <pthread.h>
 #include <sched.h>
 
 #include <vector>
@@ -30,7 +30,8 @@ thread_local std::size_t current_index = 0;
 
 worker_pool::worker_pool(const worker_pool_options& options) {
     const std::vector<unsigned> cpus = allowed_cpus();
-    const unsigned count = options.threads != 0 ? options.threads : static_cast<unsigned>(cpus.size());
+    const unsigned count =
+        options.threads != 0 ? options.threads : static_cast<unsigned>(cpus.size());
     workers_.reserve(count);
     loops_left_ = std::make_unique<std::latch>(count + 1);
     drained_ = std::make_unique<std::latch>(count);
@@ -65,7 +66,8 @@ void worker_pool::stop() noexcept {
         if (w->drv != nullptr) w->drv->wake();
     }
     loops_left_->count_down();
-    for (auto& w : workers_) w->thread.join();
+    for (auto& w : workers_)
+        w->thread.join();
 }
 
 std::size_t worker_pool::current_worker() const noexcept {
@@ -97,10 +99,11 @@ void worker_pool::run_worker(std::size_t index, unsigned cpu, driver_options opt
     while (!stopping_.load(std::memory_order_acquire)) {
         try {
             d->run_turn(true);
-        } catch (const std::exception& e) {
+        } catch (...) {
             // An exception escaping a detached task: the worker keeps serving the others.
-            std::fprintf(stderr, "tram worker %zu: unhandled exception in a detached task: %s\n",
-                         index, e.what());
+            char where[32];
+            std::snprintf(where, sizeof where, "tram worker %zu", index);
+            detail::log_unhandled(where, std::current_exception());
         }
     }
     loops_left_->arrive_and_wait();

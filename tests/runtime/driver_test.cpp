@@ -15,6 +15,8 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -58,6 +60,58 @@ TEST_CASE("a task awaiting a nop through the driver gets its result") {
         co_return r.ok() ? 7 : -1;
     }());
     CHECK(value == 7);
+}
+
+TEST_CASE("an SQPOLL driver submits a thousand awaited nops without an io_uring_enter per op") {
+    std::optional<driver> d;
+    try {
+        d.emplace(driver_options{.sqpoll = true, .sqpoll_idle = std::chrono::milliseconds(1000)});
+    } catch (const error& e) {
+        test::skip(std::string("SQPOLL is refused here: ") + e.what());
+        return;
+    }
+    constexpr int tasks = 100;
+    constexpr int nops_each = 10;
+    int done = 0;
+    int failed = 0;
+    for (int i = 0; i < tasks; ++i) {
+        // No co_await inside a Catch2 assertion: its macro names the expression twice, and
+        // GCC 12 then awaits more than once.
+        spawn(*d, [](int& done, int& failed) -> task<> {
+            for (int n = 0; n < nops_each; ++n) {
+                const io_result r = co_await nop();
+                if (!r.ok()) ++failed;
+            }
+            ++done;
+        }(done, failed));
+    }
+    d->run_turn(false); // arms the wake-up poll and prepares the first nops
+    const driver_stats before = d->stats();
+    // A turn may enter only to wake a sleeping poller (or to flush task work or an overflow):
+    // with the poller awake, the loop submits and reaps without a system call. On a loaded
+    // machine the poller may not have run yet, so turns that see NEED_WAKEUP are allowed one.
+    int quiet_turns = 0;
+    int enters_in_quiet_turns = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (done < tasks && std::chrono::steady_clock::now() < deadline) {
+        const submission_queue& sq = d->ring().sq();
+        const bool quiet = !sq.need_wakeup() && !sq.taskrun() && !sq.cq_overflow();
+        const std::uint64_t enters = d->stats().enters;
+        d->run_turn(false); // never waits
+        if (quiet) {
+            ++quiet_turns;
+            enters_in_quiet_turns += static_cast<int>(d->stats().enters - enters);
+        }
+    }
+    REQUIRE(done == tasks);
+    CHECK(failed == 0);
+    const driver_stats after = d->stats();
+    INFO("enters " << after.enters - before.enters << " in " << after.turns - before.turns
+                   << " turns, " << quiet_turns << " of them with the poller awake");
+    CHECK(quiet_turns > 0);
+    CHECK(enters_in_quiet_turns == 0);
+    CHECK(after.sqes_submitted - before.sqes_submitted ==
+          tasks * nops_each); // the first turn prepared, not published, the first nops
 }
 
 TEST_CASE("a thousand reads prepared in one turn are submitted by one io_uring_enter") {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -91,6 +92,23 @@ TEST_CASE("an exception escaping a detached task is rethrown by the loop turn") 
         }
     }
     CHECK(thrown);
+    CHECK(d.idle());
+}
+
+TEST_CASE("exceptions of several detached tasks failing in one turn are each rethrown, in order") {
+    driver d;
+    spawn(d, fail_after_nop("first"));
+    spawn(d, fail_after_nop("second"));
+    spawn(d, fail_after_nop("third"));
+    std::vector<std::string> seen;
+    for (int i = 0; i < 100 && seen.size() < 3; ++i) {
+        try {
+            d.run_turn(true);
+        } catch (const std::runtime_error& e) {
+            seen.emplace_back(e.what());
+        }
+    }
+    CHECK(seen == std::vector<std::string>{"first", "second", "third"});
     CHECK(d.idle());
 }
 

@@ -115,6 +115,10 @@ inline constexpr std::uint64_t user_data_tag_mask = 7;
 /// The CQE of the IORING_OP_LINK_TIMEOUT linked to an operation.
 inline constexpr unsigned link_timeout_tag = 1;
 
+/// Writes an exception that escaped a detached task, and that nobody else will see, to
+/// stderr with `where` in front, so that it is never silently lost.
+void log_unhandled(const char* where, std::exception_ptr e) noexcept;
+
 } // namespace detail
 
 /// The driver of the calling thread: the one whose loop is running here (set while a loop
@@ -155,6 +159,10 @@ public:
     /// One loop turn. With `may_block`, waits in the kernel when nothing is ready. Rethrows an
     /// exception that escaped a detached task (see `spawn`).
     void run_turn(bool may_block);
+    /// Submits the SQEs prepared since the last enter, without waiting; no system call when
+    /// there are none. `run` calls it before it returns, so that what its task prepared last
+    /// (a cross-thread wake-up, a detached close) does not wait for a turn that may not come.
+    void submit();
     /// Embedding: one non-blocking turn (submit, reap, run what is ready).
     void run_once() { run_turn(false); }
     /// Embedding: a descriptor that polls readable while completions are waiting (the ring
@@ -168,9 +176,10 @@ public:
     /// Queues `h` to be resumed on a later turn (in FIFO order).
     void schedule(std::coroutine_handle<> h) { next_ready_.push_back(h); }
     /// From any thread: queues `h` to be resumed on this driver's thread, and wakes the driver
-    /// if it may be asleep. From another driver's thread the wake-up is an IORING_OP_MSG_RING
-    /// that rides along with that driver's next io_uring_enter (no system call of its own);
-    /// from a thread without a driver it is one eventfd write. With `adopt`, `h` is a detached
+    /// if it may be asleep. From inside another driver's loop turn the wake-up is an
+    /// IORING_OP_MSG_RING that rides along with that driver's next io_uring_enter (no system
+    /// call of its own); from anywhere else (a thread without a driver, or whose driver is not
+    /// looping) it is one eventfd write. With `adopt`, `h` is a detached
     /// task's frame (`spawn_on`) that this driver takes ownership of when it arrives.
     void schedule_remote(std::coroutine_handle<> h, detail::detached_link* adopt = nullptr);
 
@@ -207,7 +216,8 @@ public:
         return std::this_thread::get_id() == owner_;
     }
 
-    /// Records an exception that escaped a detached task; the loop rethrows it.
+    /// Records an exception that escaped a detached task. The loop rethrows them one per
+    /// turn, in the order they escaped, from `run_turn`/`run_once`.
     void report_unhandled(std::exception_ptr e) noexcept;
     /// Registers a detached task's frame, destroyed at shutdown if still suspended.
     void adopt(detail::detached_link& link) noexcept;
@@ -247,8 +257,9 @@ private:
     detail::operation_base* waiting_head_ = nullptr; // FIFO of ops waiting for a slot
     detail::operation_base* waiting_tail_ = nullptr;
     detail::detached_link* detached_ = nullptr;
-    std::exception_ptr unhandled_;
+    std::vector<std::exception_ptr> unhandled_; // rare: allocation is fine here
     bool shutting_down_ = false;
+    bool in_turn_ = false; // inside run_turn: SQEs prepared now will be submitted
     bool drained_ = false;
     driver* previous_current_ = nullptr;
 

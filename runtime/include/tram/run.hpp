@@ -24,8 +24,8 @@ struct request_stop_of {
 /// Runs the loop of `d` until `t` has finished, and returns its value or rethrows its
 /// exception. If an exception escapes a detached task meanwhile, `t` is cancelled (a stop
 /// request on its stop token), run waits for it to finish, then rethrows that exception; any
-/// further ones that escape detached tasks while `t` is being cancelled are dropped (the first
-/// is the one reported). A stop token that `t` already had still cancels it.
+/// further ones that escape detached tasks while `t` is being cancelled are written to stderr
+/// (the first is the one rethrown). A stop token that `t` already had still cancels it.
 /// Throws std::logic_error if `t` waits for something that nothing in the driver can bring.
 template <typename T>
 T run(driver& d, task<T> t) {
@@ -59,10 +59,13 @@ T run(driver& d, task<T> t) {
             }
             // The task must finish before its frame goes away: the kernel may still write into
             // it. So a later failure does not end the loop, unless the loop itself is failing.
+            detail::log_unhandled("tram::run (while cancelling after an earlier one)",
+                                  std::current_exception());
             stalled_failures = d.stats().cqes_reaped == reaped_before ? stalled_failures + 1 : 0;
             if (stalled_failures > max_stalled_failures) throw;
         }
     }
+    d.submit();
     if (escaped) std::rethrow_exception(escaped);
     return h.promise().take_result();
 }
