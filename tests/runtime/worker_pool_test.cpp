@@ -84,6 +84,20 @@ TEST_CASE("a worker spawns onto another worker through the ring") {
     REQUIRE(eventually([&] { return ran_on_one.load() == spawned; }));
 }
 
+TEST_CASE("a spawn from a thread whose own driver is not looping wakes the sleeping worker") {
+    worker_pool pool(worker_pool_options{.threads = 1});
+    std::this_thread::sleep_for(20ms); // the worker is asleep in io_uring_enter
+    driver here; // exists on this thread, but never turns: it cannot carry a MSG_RING
+    REQUIRE(current_driver() == &here);
+    std::atomic<bool> ran{false};
+    pool.spawn_on(0, [](std::atomic<bool>& ran) -> task<> {
+        ran = true;
+        co_return;
+    }(ran));
+    CHECK(eventually([&] { return ran.load(); }, 5s));
+    CHECK(here.ring().sq().unpublished() == 0); // nothing was left behind in this ring
+}
+
 TEST_CASE("a task switches between workers and runs on the one it switched to") {
     worker_pool pool(worker_pool_options{.threads = 2});
     const int hops = pool.block_on(0, [](worker_pool& p) -> task<int> {
