@@ -1,5 +1,6 @@
 #include <tram/driver.hpp>
 #include <tram/error.hpp>
+#include <tram/probe.hpp>
 #include <tram/uapi.hpp>
 
 #include <sys/eventfd.h>
@@ -46,6 +47,26 @@ private:
 };
 
 bool is_setup_rejection(const error& e) noexcept { return e.errnum() == EINVAL; }
+
+// A driver's shutdown cancels whatever is in flight with one IORING_ASYNC_CANCEL_ANY, which
+// came with Linux 5.19; on an older kernel that cancel fails, and the shutdown would wait
+// forever for operations nobody cancelled. The probe cannot ask about cancel flags, so it asks
+// about IORING_OP_SOCKET, which came with the same release. Once per process: the kernel does
+// not change under it.
+void require_cancel_any(tram::ring& r) {
+    static const bool supported = [&r] {
+        try {
+            return probe(r).supports(opcode::socket);
+        } catch (const error&) {
+            return false; // no IORING_REGISTER_PROBE either (before 5.6)
+        }
+    }();
+    if (!supported) {
+        throw_error(ENOSYS, "tram::driver",
+                    "it needs Linux 5.19 or later (IORING_ASYNC_CANCEL_ANY, to cancel what is in "
+                    "flight at shutdown)");
+    }
+}
 
 } // namespace
 
@@ -102,11 +123,17 @@ driver::driver(const driver_options& options)
     , batch_window_usec_(static_cast<std::uint32_t>(
           std::clamp<std::chrono::microseconds::rep>(options.batch_window.count(), 1, 1'000'000)))
     , previous_current_(std::exchange(current, this)) {
-    ready_.reserve(256);
-    next_ready_.reserve(256);
-    const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd < 0) throw_error(errno, "eventfd", "creating the driver's wake-up descriptor");
-    wake_fd_.reset(fd);
+    try {
+        require_cancel_any(ring_);
+        ready_.reserve(256);
+        next_ready_.reserve(256);
+        const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fd < 0) throw_error(errno, "eventfd", "creating the driver's wake-up descriptor");
+        wake_fd_.reset(fd);
+    } catch (...) {
+        current = previous_current_; // no destructor runs to unlink a driver never made
+        throw;
+    }
 }
 
 driver::~driver() {
