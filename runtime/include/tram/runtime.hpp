@@ -6,6 +6,7 @@
 #include <tram/driver.hpp>
 #include <tram/file.hpp>
 #include <tram/filesystem.hpp>
+#include <tram/inbox.hpp>
 #include <tram/io_result.hpp>
 #include <tram/multishot.hpp>
 #include <tram/operation.hpp>
@@ -18,6 +19,7 @@
 #include <tram/splice.hpp>
 #include <tram/task.hpp>
 #include <tram/tcp.hpp>
+#include <tram/timeout.hpp>
 #include <tram/timer.hpp>
 #include <tram/udp.hpp>
 #include <tram/unix_socket.hpp>
