@@ -44,6 +44,7 @@ struct options {
     bool run_tram = true;
     bool run_liburing = true;
     bool peer_plain_fd = false;
+    bool no_sqarray = false;
     std::uint64_t ops = 0; // > 0: a fixed number of NOPs per run instead of a timed run
 };
 
@@ -60,6 +61,8 @@ void print_help(const char* argv0) {
         "  --only SYSTEM    run only tram or only liburing (for profilers)\n"
         "  --peer-plain-fd  liburing enters through its plain ring fd, as it does by default\n"
         "                   (tram still uses its registered one): not an equal comparison\n"
+        "  --no-sqarray     tram's ring also gets IORING_SETUP_NO_SQARRAY (6.6), which tram\n"
+        "                   supports and Debian's liburing 2.3 does not\n"
         "  --ops N          run exactly N NOPs per run instead of timing (for profilers)\n"
         "  --csv FILE       also write rows workload,setting,system,metric,value to FILE\n"
         "  --help           this text\n",
@@ -102,6 +105,8 @@ options parse_options(int argc, char* argv[]) {
             opt.csv = value();
         } else if (arg == "--ops") {
             opt.ops = std::stoull(value());
+        } else if (arg == "--no-sqarray") {
+            opt.no_sqarray = true;
         } else if (arg == "--peer-plain-fd") {
             opt.peer_plain_fd = true;
         } else if (arg == "--only") {
@@ -337,7 +342,9 @@ int main(int argc, char* argv[]) try {
         entries <<= 1;
 
     std::optional<tram_nops> tram_step;
-    if (opt.run_tram) tram_step.emplace(entries, flags);
+    const tram::setup_flags tram_flags =
+        opt.no_sqarray ? flags | tram::setup_flag::no_sqarray : flags;
+    if (opt.run_tram) tram_step.emplace(entries, tram_flags);
 #ifdef TRAM_HAVE_LIBURING
     std::optional<liburing_nops> liburing_step;
     if (opt.run_liburing) liburing_step.emplace(entries, flags, !opt.peer_plain_fd);
@@ -351,9 +358,10 @@ int main(int argc, char* argv[]) try {
     const char* peer = "liburing skipped (the benchmark was built without it)";
 #endif
 
-    std::printf("NOP throughput: ring of %u entries, setup {%s}, registered ring fd; median of %u "
-                "runs of %.2f s each\n",
-                entries, tram::to_string(flags).c_str(), opt.runs, opt.seconds);
+    std::printf("NOP throughput: ring of %u entries, setup {%s} (tram: {%s}), registered ring fd; "
+                "median of %u runs of %.2f s each\n",
+                entries, tram::to_string(flags).c_str(), tram::to_string(tram_flags).c_str(),
+                opt.runs, opt.seconds);
     std::printf("peer: %s\n\n", peer);
 
     std::vector<result> results;
