@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace tram {
@@ -25,6 +27,16 @@ std::vector<unsigned> allowed_cpus() {
 
 thread_local const worker_pool* current_pool = nullptr;
 thread_local std::size_t current_index = 0;
+
+// Pinning was asked for: a worker that cannot be pinned fails the pool's construction rather
+// than running unpinned unnoticed (a cpuset changed under the process, a seccomp filter).
+void pin_to(unsigned cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    const int r = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
+    if (r != 0) throw_error(r, "worker_pool", "pinning a worker to CPU " + std::to_string(cpu));
+}
 
 } // namespace
 
@@ -60,6 +72,11 @@ worker_pool::worker_pool(const worker_pool_options& options) {
 
 worker_pool::~worker_pool() { stop(); }
 
+void worker_pool::throw_out_of_range(std::size_t index) const {
+    throw std::out_of_range("tram::worker_pool: no worker " + std::to_string(index) +
+                            " (the pool has " + std::to_string(workers_.size()) + ")");
+}
+
 void worker_pool::stop() noexcept {
     stopping_.store(true, std::memory_order_release);
     for (auto& w : workers_) {
@@ -76,14 +93,9 @@ std::size_t worker_pool::current_worker() const noexcept {
 
 void worker_pool::run_worker(std::size_t index, unsigned cpu, driver_options options,
                              std::promise<driver*> ready) {
-    if (cpu != ~0U) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
-    }
     std::unique_ptr<driver> d;
     try {
+        if (cpu != ~0U) pin_to(cpu);
         // Made on its own thread: SINGLE_ISSUER binds a ring to the thread that sets it up,
         // and the registered ring fd lives in that thread's table.
         d = std::make_unique<driver>(options);

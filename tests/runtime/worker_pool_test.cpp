@@ -4,12 +4,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace tram;
@@ -152,10 +154,48 @@ TEST_CASE("destroying a pool with tasks in flight cancels them and joins every w
     CHECK(finished.load() == 0);
 }
 
-TEST_CASE("workers can be pinned to the CPUs the process may use") {
+namespace {
+
+std::vector<int> allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    REQUIRE(::sched_getaffinity(0, sizeof set, &set) == 0);
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+    return cpus;
+}
+
+} // namespace
+
+TEST_CASE("a pinned worker runs on the CPU it was pinned to, and only there") {
+    const std::vector<int> cpus = allowed_cpus();
     worker_pool pool(worker_pool_options{.threads = 2, .pin = true});
-    const int cpu = pool.block_on(1, []() -> task<int> { co_return ::sched_getcpu(); }());
-    CHECK(cpu >= 0);
+    const auto where = pool.block_on(1, []() -> task<std::pair<int, int>> {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        ::sched_getaffinity(0, sizeof set, &set);
+        co_return std::pair{::sched_getcpu(), CPU_COUNT(&set)};
+    }());
+    const int expected = cpus[1 % cpus.size()];
+    CHECK(where.first == expected);
+    CHECK(where.second == 1);
+}
+
+TEST_CASE("a pool of default size has a worker per CPU the process may use, sharing one io-wq") {
+    worker_pool pool;
+    CHECK(pool.size() == allowed_cpus().size());
+    CHECK_FALSE(pool.worker(0).ring().flags().contains(setup_flag::attach_wq));
+    for (std::size_t i = 1; i < pool.size(); ++i)
+        CHECK(pool.worker(i).ring().flags().contains(setup_flag::attach_wq));
+}
+
+TEST_CASE("naming a worker the pool does not have is reported, not undefined") {
+    worker_pool pool(worker_pool_options{.threads = 2});
+    CHECK_THROWS_AS(pool.worker(2), std::out_of_range);
+    CHECK_THROWS_WITH(pool.spawn_on(7, []() -> task<> { co_return; }()),
+                      "tram::worker_pool: no worker 7 (the pool has 2)");
 }
 
 namespace {

@@ -44,16 +44,21 @@ public:
     ~worker_pool();
 
     [[nodiscard]] std::size_t size() const noexcept { return workers_.size(); }
-    /// The driver of worker `index` (for `spawn_remote` and the like).
-    [[nodiscard]] driver& worker(std::size_t index) const noexcept { return *workers_[index]->drv; }
+    /// The driver of worker `index` (for `spawn_remote` and the like). Throws
+    /// std::out_of_range for an index of no worker: a programming error, reported as one.
+    [[nodiscard]] driver& worker(std::size_t index) const {
+        if (index >= workers_.size()) throw_out_of_range(index);
+        return *workers_[index]->drv;
+    }
     /// The index of the calling worker thread, or size() outside the pool.
     [[nodiscard]] std::size_t current_worker() const noexcept;
 
     /// Starts `t` detached on worker `index` (from any thread).
     void spawn_on(std::size_t index, task<void> t) { spawn_remote(worker(index), std::move(t)); }
 
-    /// `co_await pool.switch_to(i)`: the coroutine continues on worker `i`.
-    [[nodiscard]] auto switch_to(std::size_t index) const noexcept {
+    /// `co_await pool.switch_to(i)`: the coroutine continues on worker `i` (std::out_of_range
+    /// for no such worker).
+    [[nodiscard]] auto switch_to(std::size_t index) const {
         struct awaiter {
             driver* target;
             bool await_ready() const noexcept { return target == current_driver(); }
@@ -74,6 +79,8 @@ public:
     }
 
 private:
+    [[noreturn]] void throw_out_of_range(std::size_t index) const;
+
     struct worker_state {
         std::thread thread;
         driver* drv = nullptr;
