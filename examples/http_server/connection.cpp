@@ -30,12 +30,20 @@ void worker_context::untrack(idle_entry& e) noexcept {
 
 void worker_context::shut_idle(std::chrono::steady_clock::time_point now) noexcept {
     for (idle_entry* e = idle_head; e != nullptr; e = e->next) {
-        if (!e->timed_out && now - e->last_active > limits.idle_timeout) {
+        if (e->timed_out) continue;
+        if (now - e->last_active > limits.idle_timeout) {
             e->timed_out = true;
             // A plain system call, only for the rare idle connection: it ends whatever the
             // connection awaits (recv gives 0, send and splice EPIPE), with no cancellation
             // to track.
             ::shutdown(e->fd, SHUT_RDWR);
+        } else if (e->receiving_request && !e->request_timed_out &&
+                   now - e->request_started > limits.header_timeout) {
+            e->request_timed_out = true;
+            // The receive side only: the pending recv gives 0 all the same, and the 408
+            // can still go out. (Bytes the client sends after our FIN then draw a reset
+            // instead of being drained: a late client's loss, not another's.)
+            ::shutdown(e->fd, SHUT_RD);
         }
     }
 }
@@ -115,6 +123,19 @@ private:
                                   std::uint64_t length);
     tram::task<bool> flush();
     tram::task<> linger_close();
+    tram::task<> end_late_request();
+    bool accept_body(const http::request& request);
+    // Drops the bytes of the body being skipped that `in_` holds past `used`; gives how many.
+    std::size_t drop_body(std::size_t used) noexcept {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, have_ - used));
+        body_left_ -= n;
+        return n;
+    }
+    // The head of a request, or the body that follows it, is later than the header timeout.
+    [[nodiscard]] bool request_late() const noexcept {
+        return idle_.request_timed_out ||
+               now_ - idle_.request_started > context_.limits.header_timeout;
+    }
     bool make_pipe();
     // Whether the deferred body fits one pipeful (making the pipe if need be).
     bool fits_one_pipe() {
@@ -127,6 +148,8 @@ private:
     std::size_t in_capacity_;
     std::unique_ptr<std::byte[]> in_;
     std::size_t have_ = 0;
+    // Bytes of the last request's body still to drop before the next head.
+    std::uint64_t body_left_ = 0;
     std::string out_;
     std::size_t out_mark_ = 0;
     std::vector<segment> segments_;
@@ -152,14 +175,28 @@ tram::task<> connection::run() {
     co_await ops_;
     int got = ops_.result(0);
     for (;;) {
-        if (got <= 0 || idle_.timed_out) co_return; // gone, reset, or idled out
-        have_ += static_cast<std::size_t>(got);
+        // Only a wait for a receive is the client's to answer for.
+        idle_.receiving_request = false;
+        if (idle_.timed_out) co_return; // idled out
+        if (got <= 0) {
+            // Gone or reset; or the sweep shut the receive of a late request: say why.
+            if (idle_.request_timed_out && (have_ > 0 || body_left_ > 0))
+                co_await end_late_request();
+            co_return;
+        }
         now_ = std::chrono::steady_clock::now();
+        if (have_ == 0 && body_left_ == 0) idle_.request_started = now_; // a request's first byte
+        have_ += static_cast<std::size_t>(got);
         idle_.last_active = now_;
 
         bool closing = false;
         std::size_t used = 0;
         while (!closing) {
+            if (body_left_ > 0) {
+                used += drop_body(used);
+                if (body_left_ > 0) break;
+                idle_.request_started = now_; // what follows is the next request
+            }
             http::request request;
             const http::parse_status status =
                 http::parse_request(received().substr(used), context_.limits.max_head, request);
@@ -176,6 +213,12 @@ tram::task<> connection::run() {
                 break;
             }
             used += request.head_size;
+            // The head is whole: its body, if any, has as long again from now.
+            idle_.request_started = now_;
+            if (!accept_body(request)) {
+                closing = true;
+                break;
+            }
             std::shared_ptr<const cached_file> file;
             if (route(request)) {
                 file = context_.files.find_fresh(path_, now_);
@@ -196,7 +239,7 @@ tram::task<> connection::run() {
                 splice_offset_ = offset;
                 splice_length_ = length;
             }
-            closing = !request.keep_alive || request.has_body;
+            closing = !request.keep_alive;
             if (!closing &&
                 (segments_.size() >= max_segments || out_.size() >= max_pending_bytes)) {
                 if (!co_await flush()) co_return;
@@ -210,6 +253,11 @@ tram::task<> connection::run() {
             if (co_await flush()) co_await linger_close();
             co_return;
         }
+        const bool in_request = have_ > 0 || body_left_ > 0;
+        if (in_request && request_late()) {
+            co_await end_late_request();
+            co_return;
+        }
         // The answers so far, then the next requests: one SQE batch, one CQE.
         if (splice_file_ != nullptr && !fits_one_pipe() && !co_await flush()) co_return;
         ops_.clear();
@@ -221,6 +269,7 @@ tram::task<> connection::run() {
             ops_.splice(pipe_read_.get(), tram::no_offset, fd, length);
         }
         ops_.recv(fd, {in_.get() + have_, in_capacity_ - have_});
+        idle_.receiving_request = in_request;
         co_await ops_;
         splice_file_.reset();
         forget_pending();
@@ -233,16 +282,29 @@ tram::task<> connection::run() {
     }
 }
 
+// Whether the connection can go on past the body of `request`. A static server has no use for
+// a body, but any request may carry one: one of known length up to the cap is dropped as it
+// arrives (the answer need not wait for it). A larger one, or a chunked one, is refused, and
+// the connection closes rather than read through it to the next request.
+bool connection::accept_body(const http::request& request) {
+    const bool body = request.method != "HEAD";
+    if (request.chunked) {
+        append_error(411, false, body); // Length Required: a Content-Length we would take
+        return false;
+    }
+    if (request.content_length > context_.limits.max_body) {
+        append_error(413, false, body);
+        return false;
+    }
+    body_left_ = request.content_length;
+    return true;
+}
+
 // Answers what needs no file (errors), or finds the path of the file to send: true then.
 bool connection::route(const http::request& request) {
     const bool is_get = request.method == "GET";
     if (!is_get && request.method != "HEAD") {
-        append_error(405, request.keep_alive && !request.has_body, true, "GET, HEAD");
-        return false;
-    }
-    if (request.has_body) {
-        // No request of ours has a body; reading one only to drop it is not worth it.
-        append_error(413, false, is_get);
+        append_error(405, request.keep_alive, true, "GET, HEAD");
         return false;
     }
     switch (http::target_to_path(request.target, path_)) {
@@ -405,6 +467,17 @@ tram::task<> connection::linger_close() {
     } catch (const tram::error&) {
         // Reset or timed out: nothing more to do for this client.
     }
+}
+
+// Ends a connection whose request did not arrive whole in time, after the answers before it:
+// with a 408 when its head is late; a late body belongs to a request already answered, so
+// there the connection is only closed.
+tram::task<> connection::end_late_request() {
+    if (body_left_ == 0) append_error(408, false, true);
+    // Not `if (co_await flush())`: GCC 12.2 miscompiles that in this coroutine (its ramp and
+    // its body disagree on where the resume index is, and the body never starts).
+    const bool sent = co_await flush();
+    if (sent) co_await linger_close();
 }
 
 } // namespace

@@ -100,6 +100,19 @@ void apply_connection(std::string_view value, int minor_version, bool& keep_aliv
     }
 }
 
+// The last non-empty element of a comma-separated list, trimmed; empty when there is none.
+std::string_view last_element(std::string_view value) noexcept {
+    std::string_view last;
+    while (!value.empty()) {
+        const std::size_t comma = value.find(',');
+        const std::string_view element = trim(value.substr(0, comma));
+        if (!element.empty()) last = element;
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+    return last;
+}
+
 bool parse_decimal(std::string_view s, std::uint64_t& value) noexcept {
     if (s.empty() || s.size() > 19) return false; // 19 digits always fit in 64 bits
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -190,14 +203,20 @@ parse_status parse_request(std::string_view input, std::size_t max_head_size,
             has_length = true;
             content_length = length;
         } else if (iequals(name, "transfer-encoding")) {
+            // Several fields make one list: the final coding is that of the last non-empty one.
             has_transfer_encoding = true;
+            if (const std::string_view last = last_element(value); !last.empty())
+                out.chunked = iequals(last, "chunked");
         } else if (iequals(name, "range")) {
             out.range = value;
         }
     }
     if (has_length && has_transfer_encoding) return parse_status::bad_request;
+    // A final coding other than chunked leaves no way to find the end of the body.
+    if (has_transfer_encoding && !out.chunked) return parse_status::bad_request;
     if (out.minor_version == 1 && !has_host) return parse_status::bad_request;
     out.has_body = has_transfer_encoding || content_length > 0;
+    out.content_length = content_length;
     return parse_status::complete;
 }
 

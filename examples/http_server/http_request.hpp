@@ -30,6 +30,11 @@ struct request {
     bool keep_alive = true;
     /// The request announces a body (Content-Length above 0, or Transfer-Encoding).
     bool has_body = false;
+    /// The body's length from Content-Length; 0 without one.
+    std::uint64_t content_length = 0;
+    /// Transfer-Encoding ends in chunked: a body whose length only its chunks tell. (Any other
+    /// final coding leaves the length unknown: bad_request, RFC 9112 6.3.)
+    bool chunked = false;
     /// The value of the Range header, empty if none.
     std::string_view range;
     /// Bytes of the head, its final empty line included: where the next request starts.

@@ -43,7 +43,12 @@ constexpr std::string_view usage =
     "  --port P              port (default 8080; 0: the kernel picks one)\n"
     "  --threads N           worker threads, each with its own ring and listener (default 1)\n"
     "  --idle-timeout-ms MS  close connections idle this long (default 10000)\n"
+    "  --header-timeout-ms MS\n"
+    "                        a request head must be whole this long after its first byte;\n"
+    "                        beyond it, 408 and close (default 10000)\n"
     "  --max-header BYTES    largest request head; beyond it, 431 (default 8192)\n"
+    "  --max-body BYTES      largest request body, read and dropped; beyond it, 413 and close\n"
+    "                        (default 65536)\n"
     "  --cache-ttl-ms MS     how long a file is served as last seen (default 1000)\n"
     "  --cache-max-file B    files up to B bytes are sent from memory, larger ones spliced\n"
     "                        from the page cache (default 4096; 0: always splice)\n"
@@ -92,6 +97,11 @@ int parse_options(int argc, char* argv[], options& o) {
         } else if (arg == "--idle-timeout-ms") {
             ok = parse_number(value, number) && number > 0;
             o.limits.idle_timeout = std::chrono::milliseconds(number);
+        } else if (arg == "--header-timeout-ms") {
+            ok = parse_number(value, number) && number > 0;
+            o.limits.header_timeout = std::chrono::milliseconds(number);
+        } else if (arg == "--max-body") {
+            ok = parse_number(value, o.limits.max_body);
         } else if (arg == "--max-header") {
             ok = parse_number(value, o.limits.max_head) && o.limits.max_head >= 64 &&
                  o.limits.max_head <= 1024 * 1024;
@@ -144,10 +154,12 @@ tram::task<> accept_connections(worker& w) {
 }
 
 // The idle sweep: a timer per worker rather than one per receive, so a request costs no
-// timer SQE; a connection is shut down between one and 1.25 timeouts after its last byte.
+// timer SQE; a connection is shut down between one and 1.25 timeouts after its last byte (or
+// after the first byte of a late request).
 tram::task<> sweep_idle(worker& w) {
-    const auto tick =
-        std::clamp<std::chrono::milliseconds>(w.context.limits.idle_timeout / 4, 10ms, 1000ms);
+    const http_server::connection_options& limits = w.context.limits;
+    const auto tick = std::clamp<std::chrono::milliseconds>(
+        std::min(limits.idle_timeout, limits.header_timeout) / 4, 10ms, 1000ms);
     for (;;) {
         const tram::io_result r = co_await tram::sleep_for(tick);
         if (r.cancelled()) co_return;

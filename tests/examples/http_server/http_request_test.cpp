@@ -70,12 +70,27 @@ TEST_CASE("a body is announced by Content-Length above 0 or by Transfer-Encoding
     REQUIRE(parse("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", r) ==
             parse_status::complete);
     CHECK_FALSE(r.has_body);
+    CHECK(r.content_length == 0);
     REQUIRE(parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n", r) ==
             parse_status::complete);
     CHECK(r.has_body);
+    CHECK(r.content_length == 12);
+    CHECK_FALSE(r.chunked);
     REQUIRE(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", r) ==
             parse_status::complete);
     CHECK(r.has_body);
+    CHECK(r.chunked);
+    CHECK(r.content_length == 0);
+    // The final coding decides, across fields and empty list elements.
+    REQUIRE(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+                  "Transfer-Encoding: Chunked ,\r\n\r\n",
+                  r) == parse_status::complete);
+    CHECK(r.chunked);
+    // The same bytes whether the head ends its input or a body follows it.
+    REQUIRE(parse("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /", r) ==
+            parse_status::complete);
+    CHECK(r.content_length == 5);
+    CHECK(r.head_size == 46);
 }
 
 TEST_CASE("malformed heads are bad requests") {
@@ -91,6 +106,11 @@ TEST_CASE("malformed heads are bad requests") {
              "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n",
              "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
              "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+             // A final coding other than chunked: no way to find the body's end (RFC 9112 6.3).
+             "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+             "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+             "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+             "Transfer-Encoding: gzip\r\n\r\n",
              "GET / http/1.1\r\nHost: x\r\n\r\n",
              "GET / HTTP/0.9\r\n\r\n",
              "GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
