@@ -26,6 +26,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "peer_options.hpp"
+
 namespace {
 
 constexpr std::size_t read_buffer_size = 64 * 1024;
@@ -38,69 +40,9 @@ volatile std::sig_atomic_t stop_requested = 0;
 
 void on_signal(int) { stop_requested = 1; }
 
-[[noreturn]] void die(const char* what) {
-    std::fprintf(stderr, "epoll_echo: %s: %s\n", what, std::strerror(errno));
-    std::exit(1);
-}
+constexpr const char* name = "epoll_echo";
 
-struct options {
-    std::string host = "127.0.0.1";
-    int port = 7000;
-};
-
-void print_usage(FILE* out) {
-    std::fprintf(out, "usage: epoll_echo [--host ADDR] [--port PORT]\n"
-                      "  A single-threaded epoll TCP echo server (benchmark peer).\n"
-                      "  --host ADDR  IPv4 address to listen on (default 127.0.0.1)\n"
-                      "  --port PORT  TCP port (default 7000)\n");
-}
-
-options parse_options(int argc, char** argv) {
-    options opts;
-    for (int i = 1; i < argc; ++i) {
-        std::string_view arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            print_usage(stdout);
-            std::exit(0);
-        }
-        if ((arg == "--host" || arg == "--port") && i + 1 < argc) {
-            const char* value = argv[++i];
-            if (arg == "--host") {
-                opts.host = value;
-            } else {
-                char* end = nullptr;
-                long port = std::strtol(value, &end, 10);
-                if (*end != '\0' || port < 0 || port > 65535) {
-                    std::fprintf(stderr, "epoll_echo: bad port '%s'\n", value);
-                    std::exit(2);
-                }
-                opts.port = static_cast<int>(port);
-            }
-            continue;
-        }
-        std::fprintf(stderr, "epoll_echo: unknown or incomplete argument '%s'\n", argv[i]);
-        print_usage(stderr);
-        std::exit(2);
-    }
-    return opts;
-}
-
-int listen_on(const options& opts) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) die("socket");
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(opts.port));
-    if (::inet_pton(AF_INET, opts.host.c_str(), &addr.sin_addr) != 1) {
-        std::fprintf(stderr, "epoll_echo: bad IPv4 address '%s'\n", opts.host.c_str());
-        std::exit(2);
-    }
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) die("bind");
-    if (::listen(fd, SOMAXCONN) < 0) die("listen");
-    return fd;
-}
+[[noreturn]] void die(const char* what) { peer::die(name, what, errno); }
 
 // Bytes a short write left behind; empty for nearly every connection nearly all the time.
 struct connection {
@@ -260,14 +202,15 @@ void raise_file_limit() {
 } // namespace
 
 int main(int argc, char** argv) {
-    options opts = parse_options(argc, argv);
+    const peer::options opts = peer::parse_options(
+        argc, argv, name, "A single-threaded epoll TCP echo server (benchmark peer).");
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
     raise_file_limit();
-    int listen_fd = listen_on(opts);
+    int listen_fd = peer::listen_on(opts, name, SOCK_NONBLOCK);
     std::fprintf(stderr, "epoll_echo: listening on %s:%d\n", opts.host.c_str(), opts.port);
     auto srv = std::make_unique<server>(listen_fd);
     srv->run();
