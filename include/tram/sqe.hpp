@@ -93,6 +93,23 @@ inline void set_target_slot(io_uring_sqe& sqe, unsigned slot) noexcept {
 /// IORING_OP_NOP: completes with result 0.
 inline void prep_nop(io_uring_sqe& sqe) noexcept { detail::prep_rw(sqe, opcode::nop, -1, 0, 0, 0); }
 
+/// IORING_OP_NOP that completes with `result` instead of 0 (IORING_NOP_INJECT_RESULT, 6.12):
+/// an error CQE on demand, for testing error paths.
+inline void prep_nop_result(io_uring_sqe& sqe, int result) noexcept {
+    prep_nop(sqe);
+    sqe.rw_flags = static_cast<int>(uapi::nop_inject_result);
+    sqe.len = static_cast<std::uint32_t>(result);
+}
+
+/// IORING_OP_NOP whose 32-byte CQE carries `extra1` and `extra2` in its extra words
+/// (IORING_NOP_CQE32, 6.18; on a CQE32 ring). Older kernels answer EINVAL.
+inline void prep_nop_cqe32(io_uring_sqe& sqe, std::uint64_t extra1, std::uint64_t extra2) noexcept {
+    prep_nop(sqe);
+    sqe.rw_flags = static_cast<int>(uapi::nop_cqe32);
+    sqe.off = extra1;
+    sqe.addr = extra2;
+}
+
 // ---- Reads and writes ---------------------------------------------------------------------
 
 /// IORING_OP_READ into `buf` at `offset` (or `current_position`).
@@ -103,8 +120,8 @@ inline void prep_read(io_uring_sqe& sqe, file_ref file, std::span<std::byte> buf
     sqe.rw_flags = static_cast<std::uint32_t>(rw_flags);
 }
 /// IORING_OP_READ_FIXED into a registered buffer.
-inline void prep_read(io_uring_sqe& sqe, file_ref file, registered_buffer buf,
-                      std::uint64_t offset, int rw_flags = 0) noexcept {
+inline void prep_read(io_uring_sqe& sqe, file_ref file, registered_buffer buf, std::uint64_t offset,
+                      int rw_flags = 0) noexcept {
     detail::prep_rw(sqe, opcode::read_fixed, file, detail::to_addr(buf.data()),
                     static_cast<std::uint32_t>(buf.size()), offset);
     sqe.rw_flags = static_cast<std::uint32_t>(rw_flags);
@@ -195,8 +212,8 @@ inline void prep_fallocate(io_uring_sqe& sqe, file_ref file, int mode, std::uint
     detail::prep_rw(sqe, opcode::fallocate, file, len, static_cast<std::uint32_t>(mode), offset);
 }
 /// IORING_OP_FADVISE (posix_fadvise).
-inline void prep_fadvise(io_uring_sqe& sqe, file_ref file, std::uint64_t offset,
-                         std::uint32_t len, int advice) noexcept {
+inline void prep_fadvise(io_uring_sqe& sqe, file_ref file, std::uint64_t offset, std::uint32_t len,
+                         int advice) noexcept {
     detail::prep_rw(sqe, opcode::fadvise, file, 0, len, offset);
     sqe.fadvise_advice = static_cast<std::uint32_t>(advice);
 }
@@ -230,8 +247,8 @@ inline void prep_openat2(io_uring_sqe& sqe, int dirfd, const char* path,
     detail::prep_rw(sqe, opcode::openat2, dirfd, detail::to_addr(path), sizeof(open_how),
                     detail::to_addr(how));
 }
-inline void prep_openat2_direct(io_uring_sqe& sqe, int dirfd, const char* path,
-                                const open_how* how, unsigned slot) noexcept {
+inline void prep_openat2_direct(io_uring_sqe& sqe, int dirfd, const char* path, const open_how* how,
+                                unsigned slot) noexcept {
     prep_openat2(sqe, dirfd, path, how);
     detail::set_target_slot(sqe, slot);
 }
@@ -550,8 +567,8 @@ inline void prep_send_zc(io_uring_sqe& sqe, file_ref file, std::span<const std::
     sqe.ioprio = zc_flags;
 }
 /// IORING_OP_SEND_ZC from a registered buffer.
-inline void prep_send_zc(io_uring_sqe& sqe, file_ref file, registered_buffer buf,
-                         int msg_flags = 0, std::uint16_t zc_flags = 0) noexcept {
+inline void prep_send_zc(io_uring_sqe& sqe, file_ref file, registered_buffer buf, int msg_flags = 0,
+                         std::uint16_t zc_flags = 0) noexcept {
     prep_send_zc(sqe, file, std::span<const std::byte>(buf.memory()), msg_flags, zc_flags);
     sqe.ioprio |= IORING_RECVSEND_FIXED_BUF;
     sqe.buf_index = buf.index();
@@ -643,8 +660,8 @@ inline void prep_socket_cmd(io_uring_sqe& sqe, file_ref socket, std::uint32_t cm
 /// IORING_OP_WAITID (6.7), like waitid(2); `info` receives the siginfo.
 inline void prep_waitid(io_uring_sqe& sqe, idtype_t idtype, id_t id, siginfo_t* info,
                         int options) noexcept {
-    detail::prep_rw(sqe, opcode::waitid, static_cast<int>(id), 0, static_cast<std::uint32_t>(idtype),
-                    0);
+    detail::prep_rw(sqe, opcode::waitid, static_cast<int>(id), 0,
+                    static_cast<std::uint32_t>(idtype), 0);
     sqe.file_index = static_cast<std::uint32_t>(options);
     sqe.addr2 = detail::to_addr(info);
 }
@@ -653,16 +670,16 @@ inline void prep_waitid(io_uring_sqe& sqe, idtype_t idtype, id_t id, siginfo_t* 
 inline void prep_futex_wait(io_uring_sqe& sqe, std::uint32_t* futex, std::uint64_t expected,
                             std::uint32_t futex_flags,
                             std::uint64_t mask = uapi::futex_bitset_match_any) noexcept {
-    detail::prep_rw(sqe, opcode::futex_wait, static_cast<int>(futex_flags),
-                    detail::to_addr(futex), 0, expected);
+    detail::prep_rw(sqe, opcode::futex_wait, static_cast<int>(futex_flags), detail::to_addr(futex),
+                    0, expected);
     sqe.addr3 = mask;
 }
 /// IORING_OP_FUTEX_WAKE (6.7): wakes up to `count` waiters; the result is how many woke.
 inline void prep_futex_wake(io_uring_sqe& sqe, std::uint32_t* futex, std::uint64_t count,
                             std::uint32_t futex_flags,
                             std::uint64_t mask = uapi::futex_bitset_match_any) noexcept {
-    detail::prep_rw(sqe, opcode::futex_wake, static_cast<int>(futex_flags),
-                    detail::to_addr(futex), 0, count);
+    detail::prep_rw(sqe, opcode::futex_wake, static_cast<int>(futex_flags), detail::to_addr(futex),
+                    0, count);
     sqe.addr3 = mask;
 }
 /// IORING_OP_FUTEX_WAITV (6.7): waits on several futexes; the result is the index that woke.

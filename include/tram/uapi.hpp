@@ -52,6 +52,7 @@ inline constexpr std::uint32_t accept_dontwait = 1U << 1;     // 6.10
 inline constexpr std::uint32_t accept_poll_first = 1U << 2;   // 6.10
 inline constexpr std::uint32_t fixed_fd_no_cloexec = 1U << 0; // 6.8
 inline constexpr std::uint32_t nop_inject_result = 1U << 0;   // 6.12
+inline constexpr std::uint32_t nop_cqe32 = 1U << 5;           // 6.18: off and addr to extra
 
 // io_uring_register(2) opcodes newer than 6.1.
 inline constexpr unsigned register_pbuf_status = 26;   // 6.8

@@ -672,6 +672,40 @@ TEST_CASE("SQE128 and CQE32 rings lay out double-sized entries correctly") {
     }
 }
 
+TEST_CASE("a CQE32 ring copies both extra words of each 32-byte CQE out by value") {
+    ring r(options_with(setup_flag::sqe128 | setup_flag::cqe32, 4));
+    prep_nop_cqe32(*r.get_sqe(), 0x1111'2222'3333'4444, 0x5555'6666'7777'8888);
+    const auto probe_cqe = test::reap(r, 1);
+    if (probe_cqe[0].result == -EINVAL) {
+        test::skip("IORING_NOP_CQE32 needs Linux 6.18");
+        return;
+    }
+    for (std::uint64_t round = 0; round < 3; ++round) { // around the ring, twice over
+        for (std::uint64_t i = 0; i < 4; ++i) {
+            io_uring_sqe& sqe = *r.get_sqe();
+            prep_nop_cqe32(sqe, round * 100 + i, ~(round * 100 + i));
+            sqe.user_data = i;
+        }
+        const auto cs = test::reap(r, 4);
+        for (std::uint64_t i = 0; i < 4; ++i) {
+            CHECK(cs[i].result == 0);
+            CHECK(cs[i].extra == std::array<std::uint64_t, 2>{round * 100 + cs[i].user_data,
+                                                              ~(round * 100 + cs[i].user_data)});
+        }
+    }
+}
+
+TEST_CASE("a NOP can inject the result its CQE carries") {
+    ring r(options_with({}, 4));
+    prep_nop_result(*r.get_sqe(), -ENOSPC);
+    const auto cs = test::reap(r, 1);
+    if (cs[0].result == 0) { // an older kernel ignores the flag
+        test::skip("IORING_NOP_INJECT_RESULT needs Linux 6.12");
+        return;
+    }
+    CHECK(cs[0].result == -ENOSPC);
+}
+
 TEST_CASE("a NO_SQARRAY ring submits in ring order without the indirection array") {
     ring r(options_with(setup_flag::no_sqarray, 4));
     std::uint64_t next = 0;
