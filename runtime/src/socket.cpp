@@ -1,9 +1,12 @@
 // The out-of-line parts of sockets: error messages (built only when throwing), socket
-// creation, connect, options and addresses, and the whole-buffer transfers.
+// creation, connect, options and addresses, the whole-buffer transfers, send_then_recv, and
+// the slot handling of direct streams.
 #include <tram/socket.hpp>
 
 #include <tram/accept_stream.hpp>
+#include <tram/direct_stream.hpp>
 #include <tram/error.hpp>
+#include <tram/registrar.hpp>
 #include <tram/unix_socket.hpp>
 
 #include <cassert>
@@ -25,7 +28,7 @@ std::string subject_of(std::string_view operation, std::string_view subject) {
 
 } // namespace
 
-void throw_socket_error(int errnum, std::string_view operation, const socket& s) {
+void throw_socket_error(int errnum, std::string_view operation, error_subject s) {
     throw_error(errnum, subject_of(operation, s.describe()));
 }
 
@@ -33,7 +36,7 @@ void throw_address_error(int errnum, std::string_view operation, const socket_ad
     throw_error(errnum, subject_of(operation, address.to_string()));
 }
 
-void throw_socket_eof(std::string_view operation, const socket& s, std::size_t done,
+void throw_socket_eof(std::string_view operation, error_subject s, std::size_t done,
                       std::size_t wanted) {
     throw_error(ENODATA, subject_of(operation, s.describe()),
                 "end of file after " + std::to_string(done) + " of " + std::to_string(wanted) +
@@ -143,23 +146,90 @@ void detail::recv_from_operation::prepare(io_uring_sqe& sqe) noexcept {
     prep_recvmsg(sqe, socket_->fd(), &msg_);
 }
 
-task<> stream_socket::send_all(std::span<const std::byte> data) const {
+task<> detail::send_all(file_ref file, error_subject subject, std::span<const std::byte> data) {
     while (!data.empty()) {
-        const std::size_t n = co_await send(data, MSG_WAITALL);
+        const std::size_t n =
+            co_await socket_op<true>("send", subject, [file, data](io_uring_sqe& sqe) noexcept {
+                prep_send(sqe, file, clamp_transfer(data), MSG_WAITALL | MSG_NOSIGNAL);
+            });
         // A stream send of a non-empty buffer returns at least one byte or fails.
-        if (n == 0) detail::throw_socket_error(EPIPE, "send_all", *this);
+        if (n == 0) throw_socket_error(EPIPE, "send_all", subject);
         data = data.subspan(n);
     }
 }
 
-task<> stream_socket::recv_exact(std::span<std::byte> buf) const {
+task<> detail::recv_exact(file_ref file, error_subject subject, std::span<std::byte> buf) {
     std::size_t done = 0;
     while (done < buf.size()) {
-        const std::size_t n = co_await recv(buf.subspan(done), MSG_WAITALL);
-        if (n == 0) detail::throw_socket_eof("recv_exact", *this, done, buf.size());
+        const auto rest = buf.subspan(done);
+        const std::size_t n =
+            co_await socket_op<true>("recv", subject, [file, rest](io_uring_sqe& sqe) noexcept {
+                prep_recv(sqe, file, clamp_transfer(rest), MSG_WAITALL);
+            });
+        if (n == 0) throw_socket_eof("recv_exact", subject, done, buf.size());
         done += n;
     }
 }
+
+std::string direct_stream::describe() const {
+    if (!name_.empty()) return name_.to_string();
+    if (!is_open()) return "(closed direct socket)";
+    return "direct socket slot " + std::to_string(slot_);
+}
+
+void direct_stream::reset() noexcept {
+    const unsigned slot = std::exchange(slot_, no_slot);
+    if (slot == no_slot || driver_ == nullptr) return;
+    // Only the owning driver, on its thread, may prepare SQEs; elsewhere the slot stays taken
+    // until the table goes away with the ring.
+    if (current_driver() != driver_ || !driver_->on_driver_thread() || driver_->shutting_down()) {
+        return;
+    }
+    try {
+        io_uring_sqe& sqe = driver_->get_sqe();
+        prep_close(sqe, registered_fd{slot});
+        // Like driver::close_detached: no CQE unless it fails, and user_data 0 (nobody waits).
+        add_flags(sqe, sqe_flag::cqe_skip_success);
+        set_user_data(sqe, std::uint64_t{0});
+    } catch (...) {
+        // The ring refused (it is failing as a whole): the slot goes with the table.
+    }
+}
+
+namespace detail {
+namespace {
+
+// Whether `d`'s ring has a registered file table. An update of slot 0 that skips it
+// (IORING_REGISTER_FILES_SKIP) changes nothing, and fails with ENXIO only without a table.
+bool has_file_table(driver& d) noexcept {
+    const int skip[1] = {IORING_REGISTER_FILES_SKIP};
+    try {
+        registrar(d.ring()).update_files(0, skip);
+    } catch (const error& e) {
+        return e.errnum() != ENXIO;
+    } catch (...) {
+    }
+    return true;
+}
+
+} // namespace
+
+void throw_direct_accept_error(driver& d, int errnum, const socket& listener) {
+    // With IORING_FILE_INDEX_ALLOC the kernel answers ENFILE both for a full table and for
+    // none at all (there is no bitmap to allocate from); with a given slot, ENXIO for none.
+    if (errnum == ENXIO || (errnum == ENFILE && !has_file_table(d))) {
+        throw_error(ENXIO, subject_of("accept", listener.describe()),
+                    "no registered file table (a direct accept needs one: "
+                    "registrar::register_files_sparse)");
+    }
+    if (errnum == ENFILE) {
+        throw_error(ENFILE, subject_of("accept", listener.describe()),
+                    "the registered file table is full");
+    }
+    throw_socket_error(errnum, "accept", listener);
+}
+
+} // namespace detail
 
 void datagram_socket::connect(const socket_address& peer) {
     if (::connect(fd(), peer.data(), peer.size()) != 0) {
@@ -219,7 +289,7 @@ bool send_then_recv_base::suspend(std::coroutine_handle<> waiter, std::stop_toke
 }
 
 void send_then_recv_base::submit() {
-    const int fd = socket_->fd();
+    const file_ref fd = file_;
     const auto rest = reply_.subspan(sent_);
     auto prep_receive = [&](io_uring_sqe& sqe) noexcept {
         if (buf_group_ >= 0) {
@@ -374,8 +444,8 @@ completion send_then_recv_base::finish() {
     const auto cancelled = [this](int errnum) {
         return cancel_requested_ && (errnum == ECANCELED || errnum == EINTR) ? ECANCELED : errnum;
     };
-    if (send_error_ != 0) throw_socket_error(cancelled(send_error_), "send", *socket_);
-    if (recv_.result < 0) throw_socket_error(cancelled(-recv_.result), "recv", *socket_);
+    if (send_error_ != 0) throw_socket_error(cancelled(send_error_), "send", subject_);
+    if (recv_.result < 0) throw_socket_error(cancelled(-recv_.result), "recv", subject_);
     return recv_;
 }
 

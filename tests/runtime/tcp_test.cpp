@@ -1,7 +1,9 @@
 // Tests of tcp.hpp with socket.cpp, accept_stream.hpp and recv_stream.hpp, over loopback only
 // (127.0.0.1 and ::1): echo exchanges, a thousand connections through multishot accept and
 // recv, a buffer ring that runs dry, refused, reset and timed-out connections, SEND_ZC, and
-// send_then_recv (a send linked to a recv) with its short, failed and cancelled paths.
+// send_then_recv (a send linked to a recv) with its short, failed and cancelled paths, and
+// direct streams: connections accepted straight into the ring's registered file table.
+#include <tram/registrar.hpp>
 #include <tram/runtime.hpp>
 
 #include "skip.hpp"
@@ -9,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,6 +20,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,6 +96,18 @@ task<std::pair<tcp_stream, tcp_stream>> connected_pair(const tcp_listener& liste
     tcp_stream client = co_await tcp_stream::connect(listener.name());
     tcp_stream server = co_await listener.accept();
     co_return std::pair{std::move(client), std::move(server)};
+}
+
+// How many descriptors this process has open.
+int open_descriptors() {
+    DIR* dir = ::opendir("/proc/self/fd");
+    REQUIRE(dir != nullptr);
+    int count = 0;
+    while (const dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] != '.') ++count;
+    }
+    ::closedir(dir);
+    return count - 1; // the directory's own
 }
 
 // A port on 127.0.0.1 that nothing listens on (bound, then closed).
@@ -742,4 +758,320 @@ TEST_CASE("send_then_recv on a ring with no buffer left sends the reply, then th
         recv_chunk next = co_await server.recv(ring); // the data waited in the socket
         CHECK(std::ranges::equal(next.bytes(), pattern(10, 2)));
     }(ring));
+}
+
+// ---- Direct streams: accepted into the registered file table --------------------------------
+// Direct and multishot direct accept need 5.19, the driver's own floor: nothing to skip.
+
+TEST_CASE("accept_direct puts a connection in a slot, and its bytes echo back byte for byte") {
+    driver d;
+    registrar(d.ring()).register_files_sparse(8);
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        for (const std::size_t size : {std::size_t{1}, std::size_t{1000}, std::size_t{65536},
+                                       std::size_t{5} * 1024 * 1024 + 3}) {
+            tcp_stream client = co_await tcp_stream::connect(listener.name());
+            const int before = open_descriptors();
+            direct_stream accepted = co_await listener.accept_direct();
+            // In the ring's table only: the process has no descriptor more.
+            CHECK(open_descriptors() == before);
+            CHECK(accepted.is_open());
+            CHECK(accepted.slot().index < 8);
+            CHECK(accepted.ref().fixed());
+            CHECK(accepted.name() == client.local_address());
+            spawn(echo_back(std::move(accepted)));
+            co_await exchange(client, pattern(size, static_cast<unsigned>(size)));
+        }
+    }());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a direct stream receives what a client sends, and its timeouts, stop requests and "
+          "errors work as a tcp_stream's") {
+    driver d;
+    registrar(d.ring()).register_files_sparse(4);
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        tcp_stream client = co_await tcp_stream::connect(listener.name());
+        direct_stream server = co_await listener.accept_direct();
+        const std::string peer = client.local_address().to_string();
+        CHECK(server.describe() == peer);
+        // The client's bytes, through recv on the slot, byte for byte.
+        const auto request = pattern(300'000, 5);
+        std::vector<std::byte> got;
+        auto sender = [](tcp_stream& c, const std::vector<std::byte>& p) -> task<> {
+            co_await c.send_all(p);
+        };
+        auto receiver = [](direct_stream& s, std::vector<std::byte>& got,
+                           std::size_t size) -> task<> {
+            std::vector<std::byte> buf(4096);
+            while (got.size() < size) {
+                const std::size_t n = co_await s.recv(buf);
+                REQUIRE(n > 0);
+                got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+            }
+        };
+        co_await when_all(sender(client, request), receiver(server, got, request.size()));
+        CHECK(got == request);
+        // with_timeout: ETIME naming the peer, and the stream goes on.
+        std::vector<std::byte> buf(16);
+        try {
+            (void)co_await server.recv(buf).with_timeout(20ms);
+            FAIL("received from a silent peer");
+        } catch (const error& e) {
+            CHECK(e.errnum() == ETIME);
+            CHECK_THAT(e.what(), Catch::StartsWith("recv " + peer + ": "));
+        }
+        // A stop request (when_any stops the recv once the sleep wins): ECANCELED.
+        auto reader = [](direct_stream& s) -> task<int> {
+            std::byte b[8];
+            try {
+                (void)co_await s.recv(b);
+            } catch (const error& e) {
+                co_return e.errnum();
+            }
+            co_return 0;
+        };
+        auto stopper = []() -> task<> { co_await sleep_for(10ms); };
+        const auto r = co_await when_any(reader(server), stopper());
+        CHECK(r.index() == 1);
+        // send_then_recv and recv_exact on the slot.
+        co_await client.send_all(pattern(16, 2));
+        const std::size_t n = co_await server.send_then_recv(pattern(100, 3), buf);
+        CHECK(n == 16);
+        CHECK(buf == pattern(16, 2));
+        std::vector<std::byte> reply(100);
+        co_await client.recv_exact(reply);
+        CHECK(reply == pattern(100, 3));
+        // End of stream: recv_exact says how far it got, naming the peer.
+        co_await client.send_all(pattern(10, 4));
+        co_await client.shutdown(SHUT_WR);
+        std::vector<std::byte> twenty(20);
+        try {
+            co_await server.recv_exact(twenty);
+            FAIL("read past the end");
+        } catch (const error& e) {
+            CHECK(e.errnum() == ENODATA);
+            CHECK_THAT(e.what(), Catch::StartsWith("recv_exact " + peer +
+                                                   ": end of file after "
+                                                   "10 of 20 bytes"));
+        }
+        co_await server.shutdown(SHUT_WR);
+        std::byte extra{};
+        const std::size_t at_end = co_await client.recv(std::span(&extra, 1));
+        CHECK(at_end == 0);
+        co_await server.close();
+        CHECK_FALSE(server.is_open());
+        // An op on the closed stream: the kernel's EBADF (the slot is ~0, never "fd 0").
+        try {
+            (void)co_await server.send(buf);
+            FAIL("sent on a closed direct stream");
+        } catch (const error& e) {
+            CHECK(e.errnum() == EBADF);
+            CHECK_THAT(e.what(), Catch::StartsWith("send " + peer + ": "));
+        }
+    }());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a multishot direct accept serves a hundred connections, each in its own slot") {
+    static constexpr int connections = 100;
+    static constexpr std::size_t message = 3000;
+    driver d(driver_options{.entries = 1024});
+    registrar(d.ring()).register_files_sparse(connections + 8);
+    int served = 0;
+    run(d, [](int& served) -> task<> {
+        tcp_listener listener =
+            tcp_listener::bind(socket_address::loopback_v4(), listen_options{.backlog = 1024});
+        auto incoming = listener.incoming_direct();
+        auto serve = [](direct_stream s, int& served) -> task<> {
+            co_await echo_back(std::move(s));
+            ++served;
+        };
+        auto accept_all = [](accept_stream<direct_stream>& incoming, int& served,
+                             auto serve) -> task<std::set<unsigned>> {
+            std::set<unsigned> slots;
+            for (int i = 0; i < connections; ++i) {
+                direct_stream s = co_await incoming.next();
+                REQUIRE(s.is_open());
+                slots.insert(s.slot().index);
+                // No address from a multishot accept: errors name the slot.
+                CHECK(s.describe() == "direct socket slot " + std::to_string(s.slot().index));
+                spawn(serve(std::move(s), served));
+            }
+            co_return slots;
+        };
+        auto client = [](socket_address to, int i) -> task<> {
+            tcp_stream s = co_await tcp_stream::connect(to);
+            const auto payload = pattern(message, static_cast<unsigned>(i));
+            co_await s.send_all(payload);
+            std::vector<std::byte> echoed(message);
+            co_await s.recv_exact(echoed);
+            CHECK(echoed == payload);
+        };
+        std::vector<task<>> clients;
+        for (int i = 0; i < connections; ++i)
+            clients.push_back(client(listener.name(), i));
+        auto [slots, done] =
+            co_await when_all(accept_all(incoming, served, serve), when_all(std::move(clients)));
+        CHECK(slots.size() == connections); // all in slots at once, none shared
+        CHECK(incoming.arms() == 1);
+    }(served));
+    // The clients closed: every server task saw its end of stream.
+    for (int i = 0; i < 1000 && served < connections; ++i)
+        d.run_turn(true);
+    CHECK(served == connections);
+}
+
+TEST_CASE("a direct accept without a registered file table says there is none") {
+    driver d; // no register_files_sparse
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        const std::string where = "accept " + listener.name().to_string() + ": ";
+        tcp_stream client = co_await tcp_stream::connect(listener.name());
+        try {
+            direct_stream s = co_await listener.accept_direct();
+            FAIL("accepted into a table that does not exist");
+        } catch (const error& e) {
+            CHECK(e.errnum() == ENXIO);
+            CHECK_THAT(e.what(), Catch::StartsWith(where + "no registered file table"));
+        }
+        tcp_stream other = co_await tcp_stream::connect(listener.name());
+        auto incoming = listener.incoming_direct();
+        try {
+            direct_stream s = co_await incoming.next();
+            FAIL("accepted into a table that does not exist");
+        } catch (const error& e) {
+            CHECK(e.errnum() == ENXIO);
+            CHECK_THAT(e.what(), Catch::StartsWith(where + "no registered file table"));
+        }
+        incoming.cancel();
+    }());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("closing a direct stream frees its slot for the next accept") {
+    driver d;
+    registrar(d.ring()).register_files_sparse(1);
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        std::vector<tcp_stream> clients;
+        for (int i = 0; i < 3; ++i) {
+            // With one slot, the next accept finds it free only if the last one was closed.
+            clients.push_back(co_await tcp_stream::connect(listener.name()));
+            direct_stream s = co_await listener.accept_direct();
+            CHECK(s.slot() == registered_fd{0});
+            co_await s.close();
+            CHECK_FALSE(s.is_open());
+        }
+        for (int i = 0; i < 3; ++i) {
+            // The destructor closes without waiting; the slot is free for the next one too.
+            clients.push_back(co_await tcp_stream::connect(listener.name()));
+            direct_stream s = co_await listener.accept_direct();
+            CHECK(s.slot() == registered_fd{0});
+        }
+        // Taken: the table is full now.
+        clients.push_back(co_await tcp_stream::connect(listener.name()));
+        direct_stream kept = co_await listener.accept_direct();
+        clients.push_back(co_await tcp_stream::connect(listener.name()));
+        try {
+            direct_stream s = co_await listener.accept_direct();
+            FAIL("accepted into a full table");
+        } catch (const error& e) {
+            CHECK(e.errnum() == ENFILE);
+            CHECK_THAT(e.what(), Catch::Contains("the registered file table is full"));
+        }
+        // A moved-from stream owns nothing; the one it moved into frees the slot.
+        direct_stream moved = std::move(kept);
+        CHECK_FALSE(kept.is_open());
+        moved = direct_stream();
+        clients.push_back(co_await tcp_stream::connect(listener.name()));
+        direct_stream again = co_await listener.accept_direct();
+        CHECK(again.slot() == registered_fd{0});
+    }());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("a multishot direct accept that meets a full table throws ENFILE and re-arms") {
+    driver d;
+    registrar(d.ring()).register_files_sparse(2);
+    run(d, []() -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        auto incoming = listener.incoming_direct();
+        std::vector<tcp_stream> clients;
+        std::vector<direct_stream> held;
+        for (int i = 0; i < 2; ++i) {
+            clients.push_back(co_await tcp_stream::connect(listener.name()));
+            held.push_back(co_await incoming.next());
+        }
+        clients.push_back(co_await tcp_stream::connect(listener.name()));
+        try {
+            direct_stream s = co_await incoming.next();
+            FAIL("accepted into a full table");
+        } catch (const error& e) {
+            CHECK(e.errnum() == ENFILE);
+            CHECK_THAT(e.what(), Catch::Contains("the registered file table is full"));
+        }
+        CHECK(incoming.arms() == 1);
+        // A slot frees; the next next() arms the accept again and a new client gets it.
+        held.pop_back();
+        clients.push_back(co_await tcp_stream::connect(listener.name()));
+        auto take_one = [](accept_stream<direct_stream>& in) -> task<bool> {
+            direct_stream s = co_await in.next();
+            co_return s.is_open();
+        };
+        auto give_up = []() -> task<> { co_await sleep_for(2s); };
+        const auto r = co_await when_any(take_one(incoming), give_up());
+        REQUIRE(r.index() == 0);
+        CHECK(std::get<0>(r));
+        CHECK(incoming.arms() == 2);
+        incoming.cancel();
+        try {
+            (void)co_await incoming.next();
+            FAIL("accepted after cancel");
+        } catch (const error& e) {
+            CHECK(e.errnum() == ECANCELED);
+        }
+        // The kernel accepts before it looks for a slot: the connection that met the full
+        // table was closed, and its client sees end of stream.
+        std::byte b[1];
+        const std::size_t n = co_await clients[2].recv(b).with_timeout(2s);
+        CHECK(n == 0);
+    }());
+    CHECK(d.in_flight() == 0);
+}
+
+TEST_CASE("send_zc sends from a registered buffer on a plain and a direct stream") {
+    if (test::lacks(opcode::send_zc)) return;
+    driver d;
+    registrar reg(d.ring());
+    reg.register_files_sparse(2);
+    std::vector<std::byte> memory = pattern(128 * 1024, 11);
+    const iovec iov{memory.data(), memory.size()};
+    const auto buffers = reg.register_buffers(std::span(&iov, 1));
+    run(d, [](registered_buffer buf, const std::vector<std::byte>& memory) -> task<> {
+        tcp_listener listener = tcp_listener::bind(socket_address::loopback_v4());
+        tcp_stream plain = co_await tcp_stream::connect(listener.name());
+        direct_stream direct = co_await listener.accept_direct();
+        auto send_from = [](auto& s, registered_buffer buf) -> task<> {
+            std::size_t sent = 0;
+            while (sent < buf.size())
+                sent += co_await s.send_zc(buf.subspan(sent));
+        };
+        auto receive = [](auto& s, std::size_t size) -> task<std::vector<std::byte>> {
+            std::vector<std::byte> got(size);
+            co_await s.recv_exact(got);
+            co_return got;
+        };
+        {
+            auto [sent, got] =
+                co_await when_all(send_from(direct, buf), receive(plain, buf.size()));
+            CHECK(got == memory);
+        }
+        {
+            auto [sent, got] =
+                co_await when_all(send_from(plain, buf.subspan(1000, 5000)), receive(direct, 5000));
+            CHECK(std::equal(got.begin(), got.end(), memory.begin() + 1000));
+        }
+    }(buffers[0], memory));
 }

@@ -1,16 +1,21 @@
-// Listening sockets: accept one connection, or a stream of them from one multishot accept.
+// Listening sockets: accept one connection, or a stream of them from one multishot accept,
+// as plain descriptors or straight into the ring's registered file table (direct_stream).
 #pragma once
 
 #include <tram/address.hpp>
 #include <tram/descriptor.hpp>
+#include <tram/direct_stream.hpp>
+#include <tram/driver.hpp>
 #include <tram/multishot.hpp>
 #include <tram/socket.hpp>
 
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace tram {
@@ -34,7 +39,12 @@ namespace detail {
 [[nodiscard]] descriptor open_listener(int type, const socket_address& local,
                                        const listen_options& options);
 
-/// IORING_OP_ACCEPT of one connection, with the peer's address written into the awaiter.
+/// Whether `Stream` lives in a slot of the registered file table (direct_stream).
+template <typename Stream>
+inline constexpr bool is_direct_stream = std::is_same_v<Stream, direct_stream>;
+
+/// IORING_OP_ACCEPT of one connection, with the peer's address written into the awaiter; for
+/// a direct_stream into a slot of the file table the kernel picks (IORING_FILE_INDEX_ALLOC).
 template <typename Stream>
 class accept_operation final : public checked_awaiter<accept_operation<Stream>> {
 public:
@@ -46,11 +56,28 @@ public:
 
     void prepare(io_uring_sqe& sqe) noexcept {
         *peer_.size_ptr() = socket_address::capacity();
-        prep_accept(sqe, listener_->fd(), peer_.data(), peer_.size_ptr(), SOCK_CLOEXEC);
+        if constexpr (is_direct_stream<Stream>) {
+            // No SOCK_CLOEXEC: the kernel refuses it with a slot (EINVAL), and a direct
+            // descriptor is no descriptor of the process anyway.
+            prep_accept_direct(sqe, listener_->fd(), peer_.data(), peer_.size_ptr(), 0,
+                               alloc_file_index);
+        } else {
+            prep_accept(sqe, listener_->fd(), peer_.data(), peer_.size_ptr(), SOCK_CLOEXEC);
+        }
     }
-    [[noreturn]] void fail(int errnum) const { throw_socket_error(errnum, "accept", *listener_); }
+    [[noreturn]] void fail(int errnum) const {
+        if constexpr (is_direct_stream<Stream>) {
+            throw_direct_accept_error(this->driver(), errnum, *listener_);
+        } else {
+            throw_socket_error(errnum, "accept", *listener_);
+        }
+    }
     [[nodiscard]] Stream value_of(io_result r) noexcept {
-        return Stream(descriptor(static_cast<int>(r.value())), peer_);
+        if constexpr (is_direct_stream<Stream>) {
+            return Stream(this->driver(), static_cast<unsigned>(r.value()), peer_);
+        } else {
+            return Stream(descriptor(static_cast<int>(r.value())), peer_);
+        }
     }
 
 private:
@@ -78,25 +105,45 @@ private:
 /// ECANCELED once the kernel has confirmed. Destroying the stream while armed is safe: the
 /// accept is cancelled and connections that arrive meanwhile are closed (see multishot.hpp).
 ///
+/// With `Stream` = direct_stream (`incoming_direct()`, 5.19) every connection goes straight
+/// into a free slot of the driver's registered file table (IORING_FILE_INDEX_ALLOC), which
+/// must exist (see direct_stream): without one, `next()` throws ENXIO "accept ADDR: no
+/// registered file table (...)"; a full table ends the accept like a full descriptor table
+/// (ENFILE, "the registered file table is full"), and it re-arms the same way, except that the
+/// connection which met the full table is lost (the kernel accepts before it looks for a slot,
+/// then closes it). Unclaimed connections free their slots through the ring.
+///
 /// The listener must outlive the stream and stay where it is.
 template <typename Stream>
 class accept_stream {
     struct accept_op {
         int listener_fd;
+        driver* owner; // for direct streams: whose file table the slots are in
         void prepare(io_uring_sqe& sqe) const noexcept {
-            prep_multishot_accept(sqe, listener_fd, SOCK_CLOEXEC);
+            if constexpr (detail::is_direct_stream<Stream>) {
+                prep_multishot_accept_direct(sqe, listener_fd); // no SOCK_CLOEXEC with slots
+            } else {
+                prep_multishot_accept(sqe, listener_fd, SOCK_CLOEXEC);
+            }
         }
-        // A connection nobody will take: close it (a fresh socket's close never blocks).
+        // A connection nobody will take: close it (a fresh socket's close never blocks; a
+        // slot's goes through the ring).
         void discard(const completion& c) const noexcept {
-            if (c.result >= 0) ::close(c.result);
+            if (c.result < 0) return;
+            if constexpr (detail::is_direct_stream<Stream>) {
+                direct_stream(*owner, static_cast<unsigned>(c.result)).reset();
+            } else {
+                ::close(c.result);
+            }
         }
     };
 
 public:
     explicit accept_stream(const socket& listener)
-        : accept_(accept_op{listener.fd()})
+        : accept_(accept_op{listener.fd(), current_driver()})
         , listener_(&listener) {
-        accept_.start();
+        assert(accept_.op().owner != nullptr && "an accept stream needs a running tram::driver");
+        accept_.start(*accept_.op().owner);
     }
 
     class next_awaiter {
@@ -132,9 +179,18 @@ private:
         if (c->result < 0) {
             const bool cancelled = accept_.core().cancel_requested() &&
                                    (c->result == -ECANCELED || c->result == -EINTR);
-            detail::throw_socket_error(cancelled ? ECANCELED : -c->result, "accept", *listener_);
+            const int errnum = cancelled ? ECANCELED : -c->result;
+            if constexpr (detail::is_direct_stream<Stream>) {
+                detail::throw_direct_accept_error(*accept_.op().owner, errnum, *listener_);
+            } else {
+                detail::throw_socket_error(errnum, "accept", *listener_);
+            }
         }
-        return Stream(descriptor(c->result), socket_address{});
+        if constexpr (detail::is_direct_stream<Stream>) {
+            return Stream(*accept_.op().owner, static_cast<unsigned>(c->result));
+        } else {
+            return Stream(descriptor(c->result), socket_address{});
+        }
     }
 
     multishot<accept_op> accept_;
@@ -153,6 +209,18 @@ public:
     }
     /// The stream of connections from one multishot accept (see accept_stream).
     [[nodiscard]] accept_stream<Stream> incoming() const { return accept_stream<Stream>(*this); }
+
+    /// Accepts one connection straight into a free slot of the driver's registered file table
+    /// (IORING_OP_ACCEPT with IORING_FILE_INDEX_ALLOC, 5.19), whose peer address comes with it.
+    /// The table must exist (`registrar::register_files_sparse`; see direct_stream).
+    [[nodiscard]] detail::accept_operation<direct_stream> accept_direct() const noexcept {
+        return detail::accept_operation<direct_stream>(*this);
+    }
+    /// The stream of connections from one multishot accept into free slots of the file table
+    /// (5.19; see accept_stream and direct_stream).
+    [[nodiscard]] accept_stream<direct_stream> incoming_direct() const {
+        return accept_stream<direct_stream>(*this);
+    }
 };
 
 } // namespace tram

@@ -1,5 +1,6 @@
 // What every socket has (an owned descriptor, the address its errors name, options, close),
-// and the I/O of connected streams and of datagram sockets.
+// and the I/O of connected streams and of datagram sockets, shared (as `detail::basic_stream`)
+// with the direct descriptors of direct_stream.hpp.
 #pragma once
 
 #include <tram/address.hpp>
@@ -8,6 +9,7 @@
 #include <tram/io_result.hpp>
 #include <tram/operation.hpp>
 #include <tram/recv_chunk.hpp>
+#include <tram/registered.hpp>
 #include <tram/sqe.hpp>
 #include <tram/task.hpp>
 
@@ -32,14 +34,32 @@ class socket;
 
 namespace detail {
 
+/// What a socket operation's errors name: anything with `describe()` (a socket, a
+/// direct_stream), asked only when an error is thrown. Two pointers; the owner must outlive it.
+class error_subject {
+public:
+    // Implicit, so that a socket passes where an error_subject is asked for. (A copy picks
+    // the copy constructor: a non-template wins a tie.)
+    template <typename Owner>
+    error_subject(const Owner& owner) noexcept // NOLINT(google-explicit-constructor)
+        : owner_(&owner)
+        , describe_([](const void* p) { return static_cast<const Owner*>(p)->describe(); }) {}
+
+    [[nodiscard]] std::string describe() const { return describe_(owner_); }
+
+private:
+    const void* owner_;
+    std::string (*describe_)(const void*);
+};
+
 /// Throws tram::error "operation SUBJECT: cause (ENAME)", SUBJECT being `s.describe()`, e.g.
 /// "recv 127.0.0.1:8080: Connection reset by peer (ECONNRESET)".
-[[noreturn]] void throw_socket_error(int errnum, std::string_view operation, const socket& s);
+[[noreturn]] void throw_socket_error(int errnum, std::string_view operation, error_subject s);
 /// Throws tram::error "operation ADDRESS: cause (ENAME)".
 [[noreturn]] void throw_address_error(int errnum, std::string_view operation,
                                       const socket_address& address);
 /// Throws tram::error with ENODATA: "operation SUBJECT: end of file after N of M bytes".
-[[noreturn]] void throw_socket_eof(std::string_view operation, const socket& s, std::size_t done,
+[[noreturn]] void throw_socket_eof(std::string_view operation, error_subject s, std::size_t done,
                                    std::size_t wanted);
 
 /// socket(2) with SOCK_CLOEXEC. A plain system call, not IORING_OP_SOCKET: creating a socket
@@ -52,12 +72,13 @@ namespace detail {
 [[nodiscard]] task<descriptor> connect_socket(int type, socket_address to,
                                               std::chrono::nanoseconds timeout);
 
-/// One SQE on a socket, prepared by `prep`; errors name `operation` and the socket. Gives the
-/// byte count when `Counts`, else nothing. Holds two pointers and the lambda: no allocation.
-template <typename Prep, bool Counts>
-class socket_operation final : public checked_awaiter<socket_operation<Prep, Counts>> {
+/// One SQE on a socket, prepared by `prep`; errors name `operation` and the socket (`Owner`, a
+/// socket or a direct_stream: anything with `describe()`). Gives the byte count when `Counts`,
+/// else nothing. Holds two pointers and the lambda: no allocation.
+template <typename Prep, bool Counts, typename Owner = socket>
+class socket_operation final : public checked_awaiter<socket_operation<Prep, Counts, Owner>> {
 public:
-    socket_operation(Prep prep, const char* operation, const socket& s) noexcept
+    socket_operation(Prep prep, const char* operation, const Owner& s) noexcept
         : prep_(std::move(prep))
         , operation_(operation)
         , socket_(&s) {}
@@ -71,16 +92,21 @@ public:
 private:
     Prep prep_;
     const char* operation_;
-    const socket* socket_;
+    const Owner* socket_;
 };
 
-template <bool Counts, typename Prep>
-[[nodiscard]] socket_operation<Prep, Counts> socket_op(const char* operation, const socket& s,
-                                                       Prep prep) noexcept {
+template <bool Counts, typename Owner, typename Prep>
+[[nodiscard]] socket_operation<Prep, Counts, Owner> socket_op(const char* operation, const Owner& s,
+                                                              Prep prep) noexcept {
     return {std::move(prep), operation, s};
 }
 
-/// The state of `stream_socket::send_then_recv`: a send of the whole reply (MSG_WAITALL)
+/// `basic_stream::send_all` and `recv_exact` of any stream: the loops, out of line.
+[[nodiscard]] task<> send_all(file_ref file, error_subject subject,
+                              std::span<const std::byte> data);
+[[nodiscard]] task<> recv_exact(file_ref file, error_subject subject, std::span<std::byte> buf);
+
+/// The state of `basic_stream::send_then_recv`: a send of the whole reply (MSG_WAITALL)
 /// linked (IOSQE_IO_LINK) to a recv, both in one batch, the send's CQE skipped when it
 /// succeeds (IOSQE_CQE_SKIP_SUCCESS). So an exchange costs the driver one CQE, hence at most
 /// one io_uring_enter, and the reply's memory is free again once the recv's CQE is in,
@@ -98,15 +124,17 @@ template <bool Counts, typename Prep>
 /// only after the last CQE of the round; part of the reply may have been sent by then.
 class send_then_recv_base : public operation_base {
 public:
-    send_then_recv_base(const socket& s, std::span<const std::byte> reply, std::span<std::byte> buf,
-                        int buf_group) noexcept
+    send_then_recv_base(file_ref file, error_subject subject, std::span<const std::byte> reply,
+                        std::span<std::byte> buf, int buf_group) noexcept
         : operation_base(&on_complete, &on_start, &on_cancel)
-        , socket_(&s)
+        , file_(file)
+        , subject_(subject)
         , reply_(reply)
         , buf_(buf)
         , buf_group_(buf_group) {}
     send_then_recv_base(send_then_recv_base&& other) noexcept
-        : send_then_recv_base(*other.socket_, other.reply_, other.buf_, other.buf_group_) {}
+        : send_then_recv_base(other.file_, other.subject_, other.reply_, other.buf_,
+                              other.buf_group_) {}
     ~send_then_recv_base();
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
@@ -141,7 +169,8 @@ private:
     static void on_start(operation_base& base) noexcept;
     static void on_cancel(operation_base& base) noexcept;
 
-    const socket* socket_;
+    file_ref file_;
+    error_subject subject_;
     std::span<const std::byte> reply_;
     std::span<std::byte> buf_;
     int buf_group_; // < 0: recv into buf_
@@ -168,9 +197,9 @@ public:
 /// stream).
 class send_then_recv_select_operation final : public send_then_recv_base {
 public:
-    send_then_recv_select_operation(const socket& s, std::span<const std::byte> reply,
-                                    buffer_ring& ring) noexcept
-        : send_then_recv_base(s, reply, {}, ring.group_id())
+    send_then_recv_select_operation(file_ref file, error_subject subject,
+                                    std::span<const std::byte> reply, buffer_ring& ring) noexcept
+        : send_then_recv_base(file, subject, reply, {}, ring.group_id())
         , ring_(&ring) {}
     send_then_recv_select_operation(send_then_recv_select_operation&& other) noexcept
         : send_then_recv_base(std::move(other))
@@ -179,6 +208,135 @@ public:
 
 private:
     buffer_ring* ring_;
+};
+
+/// The I/O of a connected socket, for a plain descriptor (`stream_socket`, `datagram_socket`)
+/// and a slot of the ring's registered file table (`direct_stream`) alike, as `basic_file` is
+/// for files. `Derived` provides `ref_impl()` (the file_ref its SQEs name: a registered one
+/// sets IOSQE_FIXED_FILE) and `describe()` (what its errors name). Sends pass MSG_NOSIGNAL.
+template <typename Derived>
+class basic_socket_io {
+public:
+    /// Sends up to `buf.size()` bytes; gives the count sent.
+    [[nodiscard]] auto send(std::span<const std::byte> buf, int flags = 0) const noexcept {
+        return socket_op<true>("send", derived(),
+                               [f = ref(), buf, flags](io_uring_sqe& sqe) noexcept {
+                                   prep_send(sqe, f, clamp_transfer(buf), flags | send_flags);
+                               });
+    }
+    /// Receives up to `buf.size()` bytes; gives the count, 0 at end of stream.
+    [[nodiscard]] auto recv(std::span<std::byte> buf, int flags = 0) const noexcept {
+        return socket_op<true>("recv", derived(),
+                               [f = ref(), buf, flags](io_uring_sqe& sqe) noexcept {
+                                   prep_recv(sqe, f, clamp_transfer(buf), flags);
+                               });
+    }
+    /// sendmsg(2): `msg` (and what it points to) must outlive the co_await.
+    [[nodiscard]] auto sendmsg(const msghdr& msg, int flags = 0) const noexcept {
+        return socket_op<true>("sendmsg", derived(),
+                               [f = ref(), m = &msg, flags](io_uring_sqe& sqe) noexcept {
+                                   prep_sendmsg(sqe, f, m, flags | send_flags);
+                               });
+    }
+    /// recvmsg(2): the kernel updates msg_namelen, msg_controllen and msg_flags of `msg`.
+    [[nodiscard]] auto recvmsg(msghdr& msg, int flags = 0) const noexcept {
+        return socket_op<true>("recvmsg", derived(),
+                               [f = ref(), m = &msg, flags](io_uring_sqe& sqe) noexcept {
+                                   prep_recvmsg(sqe, f, m, flags);
+                               });
+    }
+
+    /// The descriptor or registered-file slot that SQEs name.
+    [[nodiscard]] file_ref ref() const noexcept { return derived().ref_impl(); }
+
+protected:
+    static constexpr int send_flags = MSG_NOSIGNAL;
+
+    basic_socket_io() noexcept = default;
+
+    [[nodiscard]] const Derived& derived() const noexcept {
+        return static_cast<const Derived&>(*this);
+    }
+};
+
+/// What every connected byte stream can do, for a plain descriptor (`stream_socket`: TCP, Unix
+/// stream) and a direct descriptor (`direct_stream`) alike: the I/O of `basic_socket_io` plus
+/// whole-buffer sends and receives, zero-copy sends, linked send-then-recv and shutdown.
+template <typename Derived>
+class basic_stream : public basic_socket_io<Derived> {
+    using base = basic_socket_io<Derived>;
+
+public:
+    using base::recv;
+
+    /// Sends all of `data`: one SQE with MSG_WAITALL (the kernel retries short sends itself),
+    /// more only if the kernel still returns short.
+    [[nodiscard]] task<> send_all(std::span<const std::byte> data) const {
+        return detail::send_all(this->ref(), this->derived(), data);
+    }
+    /// Receives exactly `buf.size()` bytes, the same way. End of stream first throws tram::error
+    /// with ENODATA: "recv_exact 127.0.0.1:80: end of file after N of M bytes".
+    [[nodiscard]] task<> recv_exact(std::span<std::byte> buf) const {
+        return detail::recv_exact(this->ref(), this->derived(), buf);
+    }
+
+    /// IORING_OP_SEND_ZC (6.0): sends without copying `buf` into the kernel. The kernel posts
+    /// two CQEs, the result and then a notification when it no longer reads `buf`; the
+    /// co_await resumes only after both, so `buf` may be reused as soon as it returns. Gives
+    /// the count sent. Pays off for large buffers (tens of KiB and up); on loopback the
+    /// kernel copies anyway.
+    [[nodiscard]] auto send_zc(std::span<const std::byte> buf, int flags = 0) const noexcept {
+        return socket_op<true>(
+            "send_zc", this->derived(), [f = this->ref(), buf, flags](io_uring_sqe& sqe) noexcept {
+                prep_send_zc(sqe, f, clamp_transfer(buf), flags | base::send_flags);
+            });
+    }
+    /// The same from a buffer registered with the driver's ring (IORING_RECVSEND_FIXED_BUF and
+    /// its buf_index: the kernel skips pinning the pages for each send). The only socket op
+    /// that takes a registered buffer: the kernel has no fixed-buffer send or recv otherwise.
+    [[nodiscard]] auto send_zc(registered_buffer buf, int flags = 0) const noexcept {
+        return socket_op<true>(
+            "send_zc", this->derived(), [f = this->ref(), buf, flags](io_uring_sqe& sqe) noexcept {
+                prep_send_zc(sqe, f, clamp_transfer(buf), flags | base::send_flags);
+            });
+    }
+    /// Sends all of `reply`, then receives into `buf`, in one round trip through the ring: the
+    /// send (MSG_WAITALL) is linked to the recv and its CQE skipped when it succeeds, so a
+    /// request/response loop costs one CQE and at most one io_uring_enter per exchange. Gives
+    /// the count received, 0 at end of stream. `reply` may overlap `buf` (the recv starts
+    /// only once the send is done). A short send goes on with the rest before the recv; a
+    /// failed one throws tram::error "send PEER: ..." (the recv never ran). A stop request
+    /// ends it with ECANCELED once the kernel has answered; part of `reply` may have gone.
+    [[nodiscard]] send_then_recv_operation send_then_recv(std::span<const std::byte> reply,
+                                                          std::span<std::byte> buf) const noexcept {
+        return {this->ref(), this->derived(), reply, buf, -1};
+    }
+    /// The same, receiving into a buffer the kernel picks from `ring` (IOSQE_BUFFER_SELECT):
+    /// gives a `recv_chunk` that owns it, empty at end of stream. The usual echo loop
+    /// `chunk = co_await s.send_then_recv(chunk.bytes(), ring)` gives the old buffer back only
+    /// after the new one arrived, which is when the kernel is done sending from it. A ring
+    /// with no buffer left ends it with tram::error ENOBUFS "recv PEER: ..." after the reply
+    /// was sent: give buffers back and `recv` again. `ring` must outlive the co_await.
+    [[nodiscard]] send_then_recv_select_operation send_then_recv(std::span<const std::byte> reply,
+                                                                 buffer_ring& ring) const noexcept {
+        return {this->ref(), this->derived(), reply, ring};
+    }
+    /// Receives once into a buffer the kernel picks from `ring` (the first recv of a
+    /// `send_then_recv` loop): a `recv_chunk`, empty at end of stream; ENOBUFS as above.
+    [[nodiscard]] send_then_recv_select_operation recv(buffer_ring& ring) const noexcept {
+        return {this->ref(), this->derived(), {}, ring};
+    }
+
+    /// shutdown(2) through the ring: SHUT_WR sends FIN (the peer's recv gives 0), SHUT_RD,
+    /// SHUT_RDWR.
+    [[nodiscard]] auto shutdown(int how = SHUT_WR) const noexcept {
+        return socket_op<false>(
+            "shutdown", this->derived(),
+            [f = this->ref(), how](io_uring_sqe& sqe) noexcept { prep_shutdown(sqe, f, how); });
+    }
+
+protected:
+    basic_stream() noexcept = default;
 };
 
 } // namespace detail
@@ -192,8 +350,9 @@ struct datagram {
 };
 
 /// An owned socket descriptor and the address its error messages name (the peer of a
-/// connected socket, the local address of a bound one). The base of every socket type; the
-/// I/O is exposed by `stream_socket`, `datagram_socket` and the listeners.
+/// connected socket, the local address of a bound one). The base of every socket type,
+/// listeners included; the I/O comes with `stream_socket` and `datagram_socket` (from
+/// `detail::basic_socket_io`, which `direct_stream` shares).
 ///
 /// Operations return awaitables that must be awaited while the socket lives and stays where
 /// it is (do not move a socket with an operation in flight); buffers must stay valid until the
@@ -255,37 +414,6 @@ public:
     [[nodiscard]] socket_address peer_address() const;
 
 protected:
-    static constexpr int send_flags = MSG_NOSIGNAL;
-
-    /// Sends up to `buf.size()` bytes; gives the count sent.
-    [[nodiscard]] auto send(std::span<const std::byte> buf, int flags = 0) const noexcept {
-        return detail::socket_op<true>(
-            "send", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
-                prep_send(sqe, fd, detail::clamp_transfer(buf), flags | send_flags);
-            });
-    }
-    /// Receives up to `buf.size()` bytes; gives the count, 0 at end of stream.
-    [[nodiscard]] auto recv(std::span<std::byte> buf, int flags = 0) const noexcept {
-        return detail::socket_op<true>(
-            "recv", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
-                prep_recv(sqe, fd, detail::clamp_transfer(buf), flags);
-            });
-    }
-    /// sendmsg(2): `msg` (and what it points to) must outlive the co_await.
-    [[nodiscard]] auto sendmsg(const msghdr& msg, int flags = 0) const noexcept {
-        return detail::socket_op<true>("sendmsg", *this,
-                                       [fd = fd(), m = &msg, flags](io_uring_sqe& sqe) noexcept {
-                                           prep_sendmsg(sqe, fd, m, flags | send_flags);
-                                       });
-    }
-    /// recvmsg(2): the kernel updates msg_namelen, msg_controllen and msg_flags of `msg`.
-    [[nodiscard]] auto recvmsg(msghdr& msg, int flags = 0) const noexcept {
-        return detail::socket_op<true>("recvmsg", *this,
-                                       [fd = fd(), m = &msg, flags](io_uring_sqe& sqe) noexcept {
-                                           prep_recvmsg(sqe, fd, m, flags);
-                                       });
-    }
-
     descriptor fd_;
     socket_address name_;
 };
@@ -350,78 +478,22 @@ private:
 
 } // namespace detail
 
-/// A connected byte stream (TCP, Unix stream): the I/O of `socket` plus whole-buffer sends
-/// and receives, zero-copy sends and shutdown.
-class stream_socket : public socket {
+/// A connected byte stream (TCP, Unix stream): the I/O of `detail::basic_stream` (send/recv,
+/// send_all/recv_exact, sendmsg/recvmsg, send_zc, send_then_recv, shutdown) on an owned
+/// descriptor, which `close` closes.
+class stream_socket : public socket, public detail::basic_stream<stream_socket> {
 public:
-    using socket::recv;
-    using socket::recvmsg;
-    using socket::send;
-    using socket::sendmsg;
     using socket::socket;
 
-    /// Sends all of `data`: one SQE with MSG_WAITALL (the kernel retries short sends itself),
-    /// more only if the kernel still returns short.
-    [[nodiscard]] task<> send_all(std::span<const std::byte> data) const;
-    /// Receives exactly `buf.size()` bytes, the same way. End of stream first throws tram::error
-    /// with ENODATA: "recv_exact 127.0.0.1:80: end of file after N of M bytes".
-    [[nodiscard]] task<> recv_exact(std::span<std::byte> buf) const;
-
-    /// IORING_OP_SEND_ZC (6.0): sends without copying `buf` into the kernel. The kernel posts
-    /// two CQEs, the result and then a notification when it no longer reads `buf`; the
-    /// co_await resumes only after both, so `buf` may be reused as soon as it returns. Gives
-    /// the count sent. Pays off for large buffers (tens of KiB and up); on loopback the
-    /// kernel copies anyway.
-    [[nodiscard]] auto send_zc(std::span<const std::byte> buf, int flags = 0) const noexcept {
-        return detail::socket_op<true>(
-            "send_zc", *this, [fd = fd(), buf, flags](io_uring_sqe& sqe) noexcept {
-                prep_send_zc(sqe, fd, detail::clamp_transfer(buf), flags | send_flags);
-            });
-    }
-    /// Sends all of `reply`, then receives into `buf`, in one round trip through the ring: the
-    /// send (MSG_WAITALL) is linked to the recv and its CQE skipped when it succeeds, so a
-    /// request/response loop costs one CQE and at most one io_uring_enter per exchange. Gives
-    /// the count received, 0 at end of stream. `reply` may overlap `buf` (the recv starts
-    /// only once the send is done). A short send goes on with the rest before the recv; a
-    /// failed one throws tram::error "send PEER: ..." (the recv never ran). A stop request
-    /// ends it with ECANCELED once the kernel has answered; part of `reply` may have gone.
-    [[nodiscard]] detail::send_then_recv_operation
-    send_then_recv(std::span<const std::byte> reply, std::span<std::byte> buf) const noexcept {
-        return {*this, reply, buf, -1};
-    }
-    /// The same, receiving into a buffer the kernel picks from `ring` (IOSQE_BUFFER_SELECT):
-    /// gives a `recv_chunk` that owns it, empty at end of stream. The usual echo loop
-    /// `chunk = co_await s.send_then_recv(chunk.bytes(), ring)` gives the old buffer back only
-    /// after the new one arrived, which is when the kernel is done sending from it. A ring
-    /// with no buffer left ends it with tram::error ENOBUFS "recv PEER: ..." after the reply
-    /// was sent: give buffers back and `recv` again. `ring` must outlive the co_await.
-    [[nodiscard]] detail::send_then_recv_select_operation
-    send_then_recv(std::span<const std::byte> reply, buffer_ring& ring) const noexcept {
-        return {*this, reply, ring};
-    }
-    /// Receives once into a buffer the kernel picks from `ring` (the first recv of a
-    /// `send_then_recv` loop): a `recv_chunk`, empty at end of stream; ENOBUFS as above.
-    [[nodiscard]] detail::send_then_recv_select_operation recv(buffer_ring& ring) const noexcept {
-        return {*this, {}, ring};
-    }
-
-    /// shutdown(2) through the ring: SHUT_WR sends FIN (the peer's recv gives 0), SHUT_RD,
-    /// SHUT_RDWR.
-    [[nodiscard]] auto shutdown(int how = SHUT_WR) const noexcept {
-        return detail::socket_op<false>(
-            "shutdown", *this,
-            [fd = fd(), how](io_uring_sqe& sqe) noexcept { prep_shutdown(sqe, fd, how); });
-    }
+private:
+    friend class detail::basic_socket_io<stream_socket>;
+    [[nodiscard]] file_ref ref_impl() const noexcept { return fd(); }
 };
 
 /// A datagram socket (UDP, Unix datagram): datagrams to and from any address, or, after
 /// `connect`, to and from one peer with send/recv.
-class datagram_socket : public socket {
+class datagram_socket : public socket, public detail::basic_socket_io<datagram_socket> {
 public:
-    using socket::recv;
-    using socket::recvmsg;
-    using socket::send;
-    using socket::sendmsg;
     using socket::socket;
 
     /// Sets the default peer (connect(2): immediate for datagram sockets, no handshake), and
@@ -440,6 +512,10 @@ public:
 protected:
     /// socket(2) of `family` and `type`, bound to `local` unless it is empty.
     static descriptor open_bound(int family, int type, const socket_address& local);
+
+private:
+    friend class detail::basic_socket_io<datagram_socket>;
+    [[nodiscard]] file_ref ref_impl() const noexcept { return fd(); }
 };
 
 } // namespace tram
