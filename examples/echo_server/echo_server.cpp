@@ -12,7 +12,7 @@
 //  - reuseport: each worker accepts on its own SO_REUSEPORT listener of the same port and
 //    serves the connections the kernel hands it (by a hash of the addresses), sharing nothing.
 //  - handoff: worker 0 alone listens; its multishot accept deals the connections out round-robin
-//    over every worker, itself included, through a per-worker inbox woken with the pool's
+//    over every worker, itself included, through a per-worker tram::inbox woken with the pool's
 //    cross-thread path (driver::schedule_remote: an IORING_OP_MSG_RING from worker 0's ring).
 // SIGINT and SIGTERM are read from a signalfd through the ring; the server then stops
 // accepting, cancels every connection's I/O, waits for the kernel to confirm, prints how many
@@ -31,7 +31,6 @@
 #include <cstring>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -270,90 +269,22 @@ private:
 // freed on the thread that runs it (tram's frame allocator keeps a free list per thread, and a
 // frame freed on another thread than the one that allocated it ends up on the freeing thread's
 // list). A burst of connections costs one wake-up: only the push that finds the worker waiting
-// schedules it, through driver::schedule_remote (an IORING_OP_MSG_RING riding along with the
-// acceptor's next io_uring_enter).
-class inbox {
-public:
-    explicit inbox(tram::driver& owner) noexcept
-        : owner_(&owner) {}
-    inbox(const inbox&) = delete;
-    inbox& operator=(const inbox&) = delete;
-    // After the pool: whatever is still queued is closed, and nobody is woken.
-    ~inbox() {
-        for (int fd : pending_)
-            ::close(fd);
-    }
-
-    // From the accepting worker: queues `fd` for the owner, or closes it once `close()` ran
-    // (the owner has stopped serving).
-    void push(int fd) {
-        std::coroutine_handle<> waiting;
-        {
-            std::unique_lock lock(mutex_);
-            if (closed_) {
-                lock.unlock();
-                ::close(fd);
-                return;
-            }
-            pending_.push_back(fd);
-            waiting = std::exchange(waiter_, nullptr);
-        }
-        if (waiting) owner_->schedule_remote(waiting);
-    }
-
-    // From any thread (the stop callback): no more connections; those still queued are closed
-    // (the server is stopping, so their clients see the end of their connection at once).
-    void close() noexcept {
-        std::vector<int> dropped;
-        std::coroutine_handle<> waiting;
-        {
-            const std::lock_guard lock(mutex_);
-            closed_ = true;
-            dropped.swap(pending_);
-            waiting = std::exchange(waiter_, nullptr);
-        }
-        for (int fd : dropped)
-            ::close(fd);
-        if (waiting) owner_->schedule_remote(waiting);
-    }
-
-    // On the owner: `co_await box.next(fds)` fills `fds` with what was queued, waiting if
-    // nothing was; false once closed.
-    [[nodiscard]] auto next(std::vector<int>& fds) noexcept {
-        struct awaiter {
-            inbox* self;
-            std::vector<int>* fds;
-            bool await_ready() const noexcept { return false; }
-            bool await_suspend(std::coroutine_handle<> h) const {
-                const std::lock_guard lock(self->mutex_);
-                if (self->closed_ || !self->pending_.empty()) return false;
-                self->waiter_ = h;
-                return true;
-            }
-            bool await_resume() const {
-                fds->clear();
-                const std::lock_guard lock(self->mutex_);
-                if (self->closed_) return false;
-                fds->swap(self->pending_);
-                return true;
-            }
-        };
-        return awaiter{this, &fds};
-    }
-
-private:
-    tram::driver* owner_;
-    std::mutex mutex_;
-    std::vector<int> pending_;
-    std::coroutine_handle<> waiter_;
-    bool closed_ = false;
+// schedules it (tram::inbox: an IORING_OP_MSG_RING riding along with the acceptor's next
+// io_uring_enter).
+//
+// A descriptor the worker never gets (its inbox was closed because the server is stopping, or
+// the pool went away first) is closed, so that its client sees the end of its connection at
+// once.
+struct close_descriptor {
+    void operator()(int fd) const noexcept { ::close(fd); }
 };
+using connection_inbox = tram::inbox<int, close_descriptor>;
 
 // Serves `listener` until a stop request, then ends every connection and waits for them. With
 // `inboxes` (--accept handoff), the connections go round-robin to the worker of each index,
 // this one (whose slot is null) included. `served`: how many connections this worker served.
 tram::task<> serve(tram::tcp_listener& listener, std::size_t& served,
-                   std::span<const std::unique_ptr<inbox>> inboxes = {}) {
+                   std::span<const std::unique_ptr<connection_inbox>> inboxes = {}) {
     worker_connections mine;
     std::size_t turn = 0;
     {
@@ -362,7 +293,8 @@ tram::task<> serve(tram::tcp_listener& listener, std::size_t& served,
             int failed = 0;
             try {
                 tram::tcp_stream conn = co_await incoming.next();
-                inbox* to = inboxes.empty() ? nullptr : inboxes[turn++ % inboxes.size()].get();
+                connection_inbox* to =
+                    inboxes.empty() ? nullptr : inboxes[turn++ % inboxes.size()].get();
                 if (to != nullptr) {
                     to->push(conn.release());
                 } else {
@@ -391,7 +323,7 @@ tram::task<> serve(tram::tcp_listener& listener, std::size_t& served,
 
 // --accept handoff, on a worker that does not accept: serves what its inbox brings until
 // `stop`, then ends every connection and waits for them.
-tram::task<> serve_inbox(inbox& box, std::stop_token stop, std::size_t& served) {
+tram::task<> serve_inbox(connection_inbox& box, std::stop_token stop, std::size_t& served) {
     worker_connections mine;
     {
         // Runs on the thread that requests the stop (or here, if it already came).
@@ -495,14 +427,14 @@ int run_server(const options& opts) {
 
     // What the workers use outlives the pool, which may destroy their tasks unfinished.
     std::vector<std::promise<void>> done(opts.threads);
-    std::vector<std::unique_ptr<inbox>> inboxes(handoff ? opts.threads : 0); // [0]: null
+    std::vector<std::unique_ptr<connection_inbox>> inboxes(handoff ? opts.threads : 0); // [0]: null
     std::stop_source stop;
     tram::worker_pool_options pool_options;
     pool_options.threads = opts.threads;
     pool_options.driver = driver_options;
     tram::worker_pool pool(pool_options);
     for (unsigned i = 1; i < inboxes.size(); ++i)
-        inboxes[i] = std::make_unique<inbox>(pool.worker(i));
+        inboxes[i] = std::make_unique<connection_inbox>();
     for (unsigned i = 0; i < opts.threads; ++i) {
         tram::task<> server = !handoff ? serve(listeners[i], served[i])
                               : i == 0 ? serve(listeners[0], served[0], inboxes)
