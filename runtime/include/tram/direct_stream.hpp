@@ -35,7 +35,7 @@ namespace tram {
 /// sockets inherit most), or through the ring with `prep_socket_cmd` on `ref()`
 /// (SOCKET_URING_OP_SETSOCKOPT, 6.7). Its errors name the peer's address when the accept
 /// reported it (`accept_direct`), else "direct socket slot N" (`incoming_direct`: a multishot
-/// accept gives no address). `recv_stream` needs a plain socket.
+/// accept gives no address). A `recv_stream` (multishot recv into a buffer ring) works on it.
 class direct_stream : public detail::basic_stream<direct_stream> {
 public:
     static constexpr bool is_direct = true;

@@ -35,10 +35,10 @@ namespace tram {
 /// turn (the cancelled recv's last CQE gives its buffers back to the ring).
 class recv_stream {
     struct recv_op {
-        int fd;
+        file_ref file;
         buffer_ring* ring;
         void prepare(io_uring_sqe& sqe) const noexcept {
-            prep_recv_multishot(sqe, fd, ring->group_id());
+            prep_recv_multishot(sqe, file, ring->group_id());
         }
         void discard(const completion& c) const noexcept {
             if (const auto id = c.buffer_id()) ring->recycle(*id);
@@ -49,9 +49,12 @@ class recv_stream {
     };
 
 public:
-    recv_stream(const socket& s, buffer_ring& ring)
-        : recv_(recv_op{s.fd(), &ring})
-        , socket_(&s) {
+    /// Arms the multishot recv on `s`: a connected socket (`tcp_stream`, `unix_stream`...) or a
+    /// `direct_stream` in the registered file table, anything with `ref()` and `describe()`.
+    template <typename Stream>
+    recv_stream(const Stream& s, buffer_ring& ring)
+        : recv_(recv_op{s.ref(), &ring})
+        , subject_(s) {
         recv_.start();
     }
 
@@ -88,7 +91,7 @@ public:
 
 private:
     std::optional<recv_chunk> take(std::optional<completion> c) {
-        if (!c) detail::throw_socket_error(ECANCELED, "recv", *socket_);
+        if (!c) detail::throw_socket_error(ECANCELED, "recv", subject_);
         buffer_ring& ring = *recv_.op().ring;
         if (c->result > 0) {
             return recv_chunk(ring, c->buffer_id().value_or(0),
@@ -103,11 +106,11 @@ private:
         }
         const bool cancelled =
             recv_.core().cancel_requested() && (c->result == -ECANCELED || c->result == -EINTR);
-        detail::throw_socket_error(cancelled ? ECANCELED : -c->result, "recv", *socket_);
+        detail::throw_socket_error(cancelled ? ECANCELED : -c->result, "recv", subject_);
     }
 
     multishot<recv_op> recv_;
-    const socket* socket_;
+    detail::error_subject subject_;
     bool ended_ = false;
 };
 
