@@ -174,26 +174,7 @@ task<> detail::recv_exact(file_ref file, error_subject subject, std::span<std::b
 std::string direct_stream::describe() const {
     if (!name_.empty()) return name_.to_string();
     if (!is_open()) return "(closed direct socket)";
-    return "direct socket slot " + std::to_string(slot_);
-}
-
-void direct_stream::reset() noexcept {
-    const unsigned slot = std::exchange(slot_, no_slot);
-    if (slot == no_slot || driver_ == nullptr) return;
-    // Only the owning driver, on its thread, may prepare SQEs; elsewhere the slot stays taken
-    // until the table goes away with the ring.
-    if (current_driver() != driver_ || !driver_->on_driver_thread() || driver_->shutting_down()) {
-        return;
-    }
-    try {
-        io_uring_sqe& sqe = driver_->get_sqe();
-        prep_close(sqe, registered_fd{slot});
-        // Like driver::close_detached: no CQE unless it fails, and user_data 0 (nobody waits).
-        add_flags(sqe, sqe_flag::cqe_skip_success);
-        set_user_data(sqe, std::uint64_t{0});
-    } catch (...) {
-        // The ring refused (it is failing as a whole): the slot goes with the table.
-    }
+    return "direct socket slot " + std::to_string(slot_.get().index);
 }
 
 namespace detail {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tram/address.hpp>
+#include <tram/direct_slot.hpp>
 #include <tram/driver.hpp>
 #include <tram/registered.hpp>
 #include <tram/socket.hpp>
@@ -43,27 +44,12 @@ public:
     direct_stream() noexcept = default;
     /// Takes ownership of slot `slot` of `owner`'s file table; `peer` names it in errors.
     direct_stream(driver& owner, unsigned slot, socket_address peer = {}) noexcept
-        : driver_(&owner)
-        , slot_(slot)
+        : slot_(owner, slot)
         , name_(std::move(peer)) {}
-    direct_stream(direct_stream&& other) noexcept
-        : driver_(other.driver_)
-        , slot_(std::exchange(other.slot_, no_slot))
-        , name_(std::move(other.name_)) {}
-    direct_stream& operator=(direct_stream&& other) noexcept {
-        if (this != &other) {
-            reset();
-            driver_ = other.driver_;
-            slot_ = std::exchange(other.slot_, no_slot);
-            name_ = std::move(other.name_);
-        }
-        return *this;
-    }
-    ~direct_stream() { reset(); }
 
-    [[nodiscard]] bool is_open() const noexcept { return slot_ != no_slot; }
+    [[nodiscard]] bool is_open() const noexcept { return slot_.is_open(); }
     /// The slot, for prep functions and other ops (`splice`, `prep_socket_cmd`...).
-    [[nodiscard]] registered_fd slot() const noexcept { return {slot_}; }
+    [[nodiscard]] registered_fd slot() const noexcept { return slot_.get(); }
     /// The peer's address as the accept reported it (empty after a multishot accept).
     [[nodiscard]] const socket_address& name() const noexcept { return name_; }
     /// What error messages call this stream: `name()`, else "direct socket slot N".
@@ -74,26 +60,17 @@ public:
     /// called, and its slot is free for the next direct accept or open once the close is in.
     [[nodiscard]] auto close() noexcept {
         return detail::socket_op<false>(
-            "close", *this, [slot = std::exchange(slot_, no_slot)](io_uring_sqe& sqe) noexcept {
-                // A closed stream must not become "close fd 0".
-                if (slot == no_slot) {
-                    prep_close(sqe, -1);
-                } else {
-                    prep_close(sqe, registered_fd{slot});
-                }
-            });
+            "close", *this,
+            [slot = slot_.release()](io_uring_sqe& sqe) noexcept { prep_close_slot(sqe, slot); });
     }
     /// Closes without waiting (see the class comment).
-    void reset() noexcept;
+    void reset() noexcept { slot_.reset(); }
 
 private:
     friend class detail::basic_socket_io<direct_stream>;
-    static constexpr unsigned no_slot = ~0U;
-    // A closed stream names slot ~0U, which the kernel refuses with EBADF.
-    [[nodiscard]] file_ref ref_impl() const noexcept { return registered_fd{slot_}; }
+    [[nodiscard]] file_ref ref_impl() const noexcept { return slot_.get(); }
 
-    driver* driver_ = nullptr;
-    unsigned slot_ = no_slot;
+    direct_slot slot_;
     socket_address name_;
 };
 

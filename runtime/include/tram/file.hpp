@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tram/descriptor.hpp>
+#include <tram/direct_slot.hpp>
 #include <tram/driver.hpp>
 #include <tram/io_result.hpp>
 #include <tram/operation.hpp>
@@ -532,50 +533,27 @@ public:
 
     direct_file() noexcept = default;
     direct_file(driver& owner, unsigned slot, std::string path) noexcept
-        : driver_(&owner)
-        , slot_(slot)
+        : slot_(owner, slot)
         , path_(std::move(path)) {}
-    direct_file(direct_file&& other) noexcept
-        : driver_(other.driver_)
-        , slot_(std::exchange(other.slot_, no_slot))
-        , path_(std::move(other.path_)) {}
-    direct_file& operator=(direct_file&& other) noexcept {
-        if (this != &other) {
-            reset();
-            driver_ = other.driver_;
-            slot_ = std::exchange(other.slot_, no_slot);
-            path_ = std::move(other.path_);
-        }
-        return *this;
-    }
-    ~direct_file() { reset(); }
 
-    [[nodiscard]] bool is_open() const noexcept { return slot_ != no_slot; }
+    [[nodiscard]] bool is_open() const noexcept { return slot_.is_open(); }
     /// The slot, for prep functions and other ops (`splice`, `copy`).
-    [[nodiscard]] registered_fd slot() const noexcept { return {slot_}; }
+    [[nodiscard]] registered_fd slot() const noexcept { return slot_.get(); }
 
     /// Closes the slot through the ring (IORING_OP_CLOSE with file_index) and reports errors.
     [[nodiscard]] auto close() noexcept {
         return detail::file_op<false>(
-            "close", path_, [slot = std::exchange(slot_, no_slot)](io_uring_sqe& sqe) noexcept {
-                // A closed slot must not become "close fd 0".
-                if (slot == no_slot) {
-                    prep_close(sqe, -1);
-                } else {
-                    prep_close(sqe, registered_fd{slot});
-                }
-            });
+            "close", path_,
+            [slot = slot_.release()](io_uring_sqe& sqe) noexcept { prep_close_slot(sqe, slot); });
     }
     /// Closes without waiting (see the class comment).
-    void reset() noexcept;
+    void reset() noexcept { slot_.reset(); }
 
 private:
     friend class detail::basic_file<direct_file>;
-    static constexpr unsigned no_slot = ~0U;
-    [[nodiscard]] file_ref ref_impl() const noexcept { return registered_fd{slot_}; }
+    [[nodiscard]] file_ref ref_impl() const noexcept { return slot_.get(); }
 
-    driver* driver_ = nullptr;
-    unsigned slot_ = no_slot;
+    direct_slot slot_;
     std::string path_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <tram/accept_stream.hpp>
 #include <tram/address.hpp>
+#include <tram/direct_slot.hpp>
 #include <tram/direct_stream.hpp>
 #include <tram/driver.hpp>
 #include <tram/file.hpp>
