@@ -2,6 +2,7 @@
 // slots, the SQ filling up, embedding, shutdown.
 #include <tram/runtime.hpp>
 
+#include "awaiting.hpp"
 #include "skip.hpp"
 #include "sockets.hpp"
 
@@ -32,11 +33,7 @@ task<io_result> read_one(int fd, std::byte* into) {
     });
 }
 
-auto read_op(int fd, std::byte* into) {
-    return make_operation([fd, into](io_uring_sqe& sqe) noexcept {
-        prep_read(sqe, fd, std::span(into, 1), current_position);
-    });
-}
+using test::read_op;
 
 void write_byte(int fd) {
     const char c = 'x';

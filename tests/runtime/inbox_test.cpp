@@ -3,6 +3,8 @@
 // close, push after and racing close, and shutdown with items pending. Run under TSan too.
 #include <tram/runtime.hpp>
 
+#include "awaiting.hpp"
+
 #include <catch2/catch.hpp>
 #include <skip.hpp>
 
@@ -19,16 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Polls `done` for up to `limit`; the tests never wait unboundedly.
-template <typename Pred>
-bool eventually(Pred done, std::chrono::milliseconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
+using test::eventually;
 
 // An item that says who pushed it and when.
 struct stamped {

@@ -1,6 +1,7 @@
 // Tests of runtime/include/tram/operation.hpp: io_awaiter outcomes, timeouts, stop tokens.
 #include <tram/runtime.hpp>
 
+#include "awaiting.hpp"
 #include "sockets.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,11 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-auto read_op(int fd, std::byte* into) {
-    return make_operation([fd, into](io_uring_sqe& sqe) noexcept {
-        prep_read(sqe, fd, std::span(into, 1), current_position);
-    });
-}
+using test::read_op;
 
 } // namespace
 

@@ -1,6 +1,7 @@
 // Tests of runtime/include/tram/spawn.hpp: detached tasks, their exceptions, their shutdown.
 #include <tram/runtime.hpp>
 
+#include "awaiting.hpp"
 #include "sockets.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,11 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-auto read_op(int fd, std::byte* into) {
-    return make_operation([fd, into](io_uring_sqe& sqe) noexcept {
-        prep_read(sqe, fd, std::span(into, 1), current_position);
-    });
-}
+using test::read_op;
 
 task<> fail_after_nop(std::string message) {
     co_await nop();

@@ -1,6 +1,7 @@
 // Tests of runtime/include/tram/timeout.hpp: a deadline for any task.
 #include <tram/runtime.hpp>
 
+#include "awaiting.hpp"
 #include "sockets.hpp"
 
 #include <catch2/catch.hpp>
@@ -16,11 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-auto read_op(int fd, std::byte* into) {
-    return make_operation([fd, into](io_uring_sqe& sqe) noexcept {
-        prep_read(sqe, fd, std::span(into, 1), current_position);
-    });
-}
+using test::read_op;
 
 // Two reads in a row: no single SQE to hang a LINK_TIMEOUT on.
 task<int> read_two(int fd, io_result& last) {

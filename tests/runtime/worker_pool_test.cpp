@@ -2,6 +2,8 @@
 // blocking on a result, idle workers, shutdown with work in flight. Run under TSan too.
 #include <tram/runtime.hpp>
 
+#include "awaiting.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <sched.h>
@@ -19,16 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Polls `done` for up to `limit`; the tests never wait unboundedly.
-template <typename Pred>
-bool eventually(Pred done, std::chrono::milliseconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
+using test::eventually;
 
 // std::runtime_error shares its message through a reference-counted string whose count lives
 // in the uninstrumented libstdc++.so, so ThreadSanitizer reports a (false) race when such an
