@@ -12,16 +12,21 @@ System calls per request come from one more run per system and file, under
 life; it is divided by the requests wrk completed. Those runs are kept out of the timings: perf
 slows the server it watches.
 
-Scaling: tram with --threads 1 and --threads 2 (one SO_REUSEPORT listener per worker), server
-and wrk (two threads) both unpinned, 1 KiB file; efficiency = rate(2) / (2 * rate(1)). On a
-2-CPU machine wrk shares the CPUs with the server, which bounds what scaling can show.
+Scaling: tram with --threads 1, and with --threads 2 in each way of spreading connections over
+the workers (--accept reuseport: a SO_REUSEPORT listener per worker; --accept handoff: worker 0
+accepts and deals connections out round-robin), runs interleaved, server and wrk (two threads)
+both unpinned, 1 KiB file; efficiency = rate(2) / (2 * rate(1)) for each mode. On a 2-CPU
+machine wrk shares the CPUs with the server, which bounds what scaling can show.
+--only-scaling runs just those.
 
 Output: a table on stdout, and CSV rows `workload,setting,system,metric,value` (workload http,
-metrics requests_per_s, p50_us, p99_us, syscalls_per_req; workload http-scaling) appended to
+metrics requests_per_s, p50_us, p99_us, syscalls_per_req; workload http-scaling: systems
+tram-1thread, tram-2threads-MODE, metrics requests_per_s and scaling_efficiency) appended to
 --csv. nginx or wrk missing: reported as skipped, never faked.
 
 Example:
   bench/scripts/http_compare.py --build build-release --csv /tmp/http.csv
+  bench/scripts/http_compare.py --build build-release --only-scaling --runs 3 --duration 3
 """
 
 import argparse
@@ -89,27 +94,35 @@ def port_taken(port):
         return False
 
 
-def start_tram(exe, root, port, cpus, threads, log_dir):
-    """http_server pinned to `cpus` (a taskset list), or None when it cannot run."""
+SCALING_MODES = ("reuseport", "handoff")  # http_server --accept, at --threads 2
+
+
+def start_tram(exe, root, port, cpus, threads, log_dir, accept=None):
+    """http_server pinned to `cpus` (a taskset list), or None when it cannot run; `accept`:
+    its --accept mode (None: its default)."""
     if not os.access(exe, os.X_OK):
         note(f"tram: skipped ({exe} not found; build with -Dexamples=true)")
         return None
     if port_taken(port):
         note(f"tram: skipped ({HOST}:{port} is taken; try another --base-port)")
         return None
-    log_path = os.path.join(log_dir, f"tram-{threads}.log")
+    name = "tram" if threads == 1 else f"tram-{threads}threads"
+    if accept is not None:
+        name += f"-{accept}"
+    log_path = os.path.join(log_dir, f"{name}.log")
+    command = ["taskset", "-c", cpus, exe, "--root", root, "--host", HOST, "--port", str(port),
+               "--threads", str(threads)]
+    if accept is not None:
+        command += ["--accept", accept]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(["taskset", "-c", cpus, exe, "--root", root, "--host", HOST,
-                                 "--port", str(port), "--threads", str(threads)],
-                                stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     started.append(("proc", proc))
     if not wait_for_port(port, proc):
         with open(log_path, errors="replace") as log:
             note(f"tram: skipped (no listener on {HOST}:{port}) {log.read().strip()}")
         proc.kill()
         return None
-    return {"name": f"tram" if threads == 1 else f"tram-{threads}threads", "port": port,
-            "pid": proc.pid, "proc": proc}
+    return {"name": name, "port": port, "pid": proc.pid, "proc": proc}
 
 
 def start_nginx(root, port, cpu):
@@ -230,7 +243,11 @@ def main():
     parser.add_argument("--base-port", type=int, default=7600)
     parser.add_argument("--no-perf", action="store_true")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--only-scaling", action="store_true",
+                        help="run only the scaling runs (no nginx comparison)")
     args = parser.parse_args()
+    if args.no_scaling and args.only_scaling:
+        parser.error("--no-scaling and --only-scaling exclude each other")
     if args.quick:
         args.runs, args.duration = 2, 2
 
@@ -252,21 +269,23 @@ def main():
         with open(root + path, "wb") as f:
             f.write(os.urandom(size))
 
-    counted = not args.no_perf and perf_ok()
-    if not args.no_perf and not counted:
+    counted = not args.no_perf and not args.only_scaling and perf_ok()
+    if not args.no_perf and not args.only_scaling and not counted:
         note("perf syscall tracepoint unavailable: no syscalls/request")
 
-    servers = [s for s in (start_nginx(root, args.base_port, args.server_cpu),
-                           start_tram(exe, root, args.base_port + 1, str(args.server_cpu), 1,
-                                      args.tmpdir)) if s is not None]
-    if not servers:
-        note("no server could be started")
-        return 1
+    servers = []
+    if not args.only_scaling:
+        servers = [s for s in (start_nginx(root, args.base_port, args.server_cpu),
+                               start_tram(exe, root, args.base_port + 1, str(args.server_cpu), 1,
+                                          args.tmpdir)) if s is not None]
+        if not servers:
+            note("no server could be started")
+            return 1
     names = ["nginx", "tram"]
     started_at = time.monotonic()
     results = {}  # (setting, system, kind) -> [runs]
     client = str(args.client_cpu)
-    for label, path, _ in files:
+    for label, path, _ in files if not args.only_scaling else []:
         setting = f"{label}/{args.connections}c"
         for run in range(args.runs + (1 if counted else 0)):
             is_counted = run == args.runs
@@ -286,30 +305,34 @@ def main():
                 note(f"{setting:>10} {tag:>6} {server['name']:>6}: {text}")
     stop_servers()
 
-    scaling = {}
+    scaling = {}  # (threads, accept mode or None) -> [runs]
     if not args.no_scaling:
         ncpu = len(os.sched_getaffinity(0))
         cpus = f"0-{ncpu - 1}"
         port = args.base_port + 2
+        variants = [(1, None)] + [(2, mode) for mode in SCALING_MODES]
         for run in range(args.runs):
-            for threads in (1, 2):
-                server = start_tram(exe, root, port, cpus, threads, args.tmpdir)
+            for threads, mode in variants:
+                server = start_tram(exe, root, port, cpus, threads, args.tmpdir, mode)
                 if server is None:
                     continue
                 r = run_wrk(args, server, "/1k.bin", None, 2)
                 stop_servers()
                 if r is not None:
-                    scaling.setdefault(threads, []).append(r)
-                    note(f"   scaling  run {run + 1} tram --threads {threads}: "
+                    scaling.setdefault((threads, mode), []).append(r)
+                    flags = f"--threads {threads}" + (f" --accept {mode}" if mode else "")
+                    note(f"   scaling  run {run + 1} tram {flags}: "
                          f"{r['requests_per_s']:.0f} req/s")
 
     rows = []
-    print(f"\nHTTP static files, wrk -t1 -c{args.connections}, medians of {args.runs} runs of "
-          f"{args.duration} s (server on CPU {args.server_cpu}, wrk on CPU {args.client_cpu}; "
-          f"ratio against nginx; syscalls per request from one more run under perf)")
-    print(f"{'setting':>10} {'system':>8} {'req/s':>10} {'ratio':>6} {'p50 us':>9} "
-          f"{'p99 us':>9} {'sys/req':>8}")
-    for label, _, _ in files:
+    if not args.only_scaling:
+        print(f"\nHTTP static files, wrk -t1 -c{args.connections}, medians of {args.runs} runs "
+              f"of {args.duration} s (server on CPU {args.server_cpu}, wrk on CPU "
+              f"{args.client_cpu}; ratio against nginx; syscalls per request from one more run "
+              f"under perf)")
+        print(f"{'setting':>10} {'system':>8} {'req/s':>10} {'ratio':>6} {'p50 us':>9} "
+              f"{'p99 us':>9} {'sys/req':>8}")
+    for label, _, _ in files if not args.only_scaling else []:
         setting = f"{label}/{args.connections}c"
         base = median_of(results.get((setting, "nginx", "timed"), []), "requests_per_s")
         for name in names:
@@ -330,16 +353,28 @@ def main():
             for metric, value in med.items():
                 fmt = f"{value:.0f}" if metric == "requests_per_s" else f"{value:.3f}"
                 rows.append(f"http,{setting},{name},{metric},{fmt}")
-    if scaling.get(1) and scaling.get(2):
-        one = median_of(scaling[1], "requests_per_s")
-        two = median_of(scaling[2], "requests_per_s")
-        efficiency = two / (2 * one)
-        print(f"\nScaling (1 KiB, wrk -t2, all CPUs shared): --threads 1 {one:.0f} req/s, "
-              f"--threads 2 {two:.0f} req/s, efficiency {efficiency:.2f}")
+    if scaling.get((1, None)):
+        one = median_of(scaling[(1, None)], "requests_per_s")
         setting = f"1KiB/{args.connections}c"
+        print(f"\nScaling (1 KiB, wrk -t2 -c{args.connections}, all CPUs shared, medians of "
+              f"{args.runs} runs of {args.duration} s): --threads 1 {one:.0f} req/s")
         rows.append(f"http-scaling,{setting},tram-1thread,requests_per_s,{one:.0f}")
-        rows.append(f"http-scaling,{setting},tram-2threads,requests_per_s,{two:.0f}")
-        rows.append(f"http-scaling,{setting},tram-2threads,scaling_efficiency,{efficiency:.3f}")
+        for mode in SCALING_MODES:
+            runs = scaling.get((2, mode))
+            if not runs:
+                print(f"  --threads 2 --accept {mode:<9} skipped")
+                continue
+            two = median_of(runs, "requests_per_s")
+            efficiency = two / (2 * one)
+            print(f"  --threads 2 --accept {mode:<9} {two:.0f} req/s, efficiency "
+                  f"{efficiency:.2f}")
+            system = f"tram-2threads-{mode}"
+            rows.append(f"http-scaling,{setting},{system},requests_per_s,{two:.0f}")
+            rows.append(f"http-scaling,{setting},{system},scaling_efficiency,{efficiency:.3f}")
+        if scaling.get((2, "reuseport")) and scaling.get((2, "handoff")):
+            ratio = (median_of(scaling[(2, "handoff")], "requests_per_s") /
+                     median_of(scaling[(2, "reuseport")], "requests_per_s"))
+            print(f"  handoff / reuseport at --threads 2: {ratio:.2f}x")
     print(f"(took {time.monotonic() - started_at:.0f} s)")
 
     if args.csv:

@@ -1,6 +1,7 @@
 #include "linked_ops.hpp"
 
 #include <cassert>
+#include <cerrno>
 
 namespace http_server {
 
@@ -89,7 +90,12 @@ void linked_ops::on_complete(operation_base& base, const tram::completion& c) no
     auto& self = static_cast<linked_ops&>(base);
     const auto index = static_cast<unsigned>(c.user_data & tram::detail::user_data_tag_mask);
     self.steps_[index].result = c.result;
-    if (index + 1 < self.count_) return; // a failed step: the last one's CQE follows
+    // A step before the last posts a CQE only when it fails, and the kernel posts none for
+    // the steps it then cancels: this CQE is the chain's only one either way. (Waiting for
+    // the last step's CQE here left the chain in flight for ever: its connection stuck and
+    // the driver's shutdown waiting on it.)
+    for (unsigned i = index + 1; i < self.count_; ++i)
+        self.steps_[i].result = -ECANCELED;
     self.driver_->release_slot();
     self.driver_->schedule(self.waiter_);
 }

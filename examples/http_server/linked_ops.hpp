@@ -19,9 +19,10 @@ namespace http_server {
 
 /// Steps linked with IOSQE_IO_LINK: each starts only when the one before succeeded in full
 /// (a send or splice that comes up short breaks the link, like an error). Every step but the
-/// last posts a CQE only when it fails; the steps after a failed one end with ECANCELED, and
-/// the kernel posts their CQEs after the failed one's, so the last step's CQE is always the
-/// chain's last. The awaiting coroutine resumes then, and reads each step's `result`.
+/// last posts a CQE only when it fails, and then the kernel fails the steps after it without
+/// posting theirs (REQ_F_SKIP_LINK_CQES: the failed step skipped success): so the chain posts
+/// exactly one CQE, the failed step's or the last step's. The awaiting coroutine resumes then,
+/// and reads each step's `result` (-ECANCELED for the steps after a failed one).
 ///
 /// What the kernel reads or writes (the iovecs, the buffers) must stay valid until the
 /// co_await returns; the chain keeps its msghdrs itself. No cancellation through stop

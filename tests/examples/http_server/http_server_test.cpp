@@ -18,9 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -65,7 +67,7 @@ outcome run_program(const std::vector<std::string>& args) {
 }
 
 /// The server as a child process over `root`, stopped with SIGTERM by `stop()` or the
-/// destructor.
+/// destructor; what it prints after its first line is `output()` once it has stopped.
 class server_process {
 public:
     explicit server_process(const std::string& root, std::vector<std::string> extra = {}) {
@@ -97,8 +99,10 @@ public:
             if (n <= 0) break;
             line.append(buf, static_cast<std::size_t>(n));
         }
-        ::close(out_pipe[0]);
+        out_fd_ = out_pipe[0];
         const std::string prefix = "listening on 127.0.0.1:";
+        const std::size_t first_end = line.find('\n');
+        if (first_end != std::string::npos) output_ = line.substr(first_end + 1);
         if (line.rfind(prefix, 0) != 0) {
             stop();
             FAIL("the server did not say it listens: " << line);
@@ -107,7 +111,10 @@ public:
     }
     server_process(const server_process&) = delete;
     server_process& operator=(const server_process&) = delete;
-    ~server_process() { stop(); }
+    ~server_process() {
+        stop();
+        if (out_fd_ >= 0) ::close(out_fd_);
+    }
 
     [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
     [[nodiscard]] std::string url(const std::string& path) const {
@@ -126,7 +133,10 @@ public:
 
     /// `signal`, then the exit status (killed with SIGKILL after 10 s: 128 + 9).
     int stop(int signal = SIGTERM) {
-        if (pid_ <= 0) return exit_status_;
+        if (pid_ <= 0) {
+            read_rest();
+            return exit_status_;
+        }
         ::kill(pid_, signal);
         const auto deadline = clock_type::now() + 10s;
         int status = 0;
@@ -140,11 +150,33 @@ public:
         }
         pid_ = -1;
         exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        read_rest();
         return exit_status_;
     }
+    /// What the server printed after "listening on", up to its exit (once stopped).
+    [[nodiscard]] const std::string& output() const noexcept { return output_; }
 
 private:
+    // The server has exited: read its stdout to the end (bounded, in case another child of
+    // this process holds the pipe's write end for a moment).
+    void read_rest() {
+        if (out_fd_ < 0) return;
+        const auto deadline = clock_type::now() + 2s;
+        while (clock_type::now() < deadline) {
+            pollfd p{out_fd_, POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0) continue;
+            char buf[256];
+            const ssize_t n = ::read(out_fd_, buf, sizeof buf);
+            if (n <= 0) break;
+            output_.append(buf, static_cast<std::size_t>(n));
+        }
+        ::close(out_fd_);
+        out_fd_ = -1;
+    }
+
     pid_t pid_ = -1;
+    int out_fd_ = -1;
+    std::string output_;
     std::uint16_t port_ = 0;
     int exit_status_ = -1;
 };
@@ -310,6 +342,22 @@ struct site {
     }
 };
 
+// The counts of the "connections per worker: N M ..." line the server prints at exit.
+std::vector<long> served_per_worker(const std::string& output) {
+    const std::string prefix = "connections per worker:";
+    const std::size_t at = output.find(prefix);
+    INFO("stdout after the first line: " << output);
+    REQUIRE(at != std::string::npos);
+    std::vector<long> counts;
+    const char* p = output.c_str() + at + prefix.size();
+    while (*p == ' ') {
+        char* end = nullptr;
+        counts.push_back(std::strtol(p, &end, 10));
+        p = end;
+    }
+    return counts;
+}
+
 // Reported as skipped (exit code 77 under meson test) rather than passed, like a missing
 // kernel feature: `if (skip_without("curl")) return;`
 bool skip_without(const char* program) {
@@ -325,9 +373,27 @@ TEST_CASE("http_server prints its address and exits 0 on SIGTERM and on SIGINT")
     server_process a(s.root.path());
     CHECK(a.port() != 0);
     CHECK(a.stop() == 0);
-    server_process b(s.root.path(), {"--threads", "2"});
-    CHECK(b.running());
-    CHECK(b.stop(SIGINT) == 0);
+    CHECK(served_per_worker(a.output()) == std::vector<long>{0});
+    for (const char* mode : {"handoff", "reuseport"}) {
+        INFO("--accept " << mode);
+        server_process b(s.root.path(), {"--threads", "2", "--accept", mode});
+        CHECK(b.running());
+        CHECK(b.stop(SIGINT) == 0);
+        CHECK(served_per_worker(b.output()) == std::vector<long>{0, 0});
+    }
+}
+
+TEST_CASE("http_server rejects an --accept other than reuseport or handoff") {
+    const outcome help = run_program({server_exe(), "--help"});
+    CHECK(help.out.find("--accept") != std::string::npos);
+    for (const char* bad : {"roundrobin", "", "HANDOFF", "handoff2"}) {
+        INFO("--accept '" << bad << "'");
+        const outcome o =
+            run_program({server_exe(), "--root", "/tmp", "--threads", "2", "--accept", bad});
+        CHECK(o.status == 2);
+        CHECK(o.err.find("--accept") != std::string::npos);
+    }
+    CHECK(run_program({server_exe(), "--root", "/tmp", "--accept"}).status == 2);
 }
 
 TEST_CASE("http_server --help describes the options and exits 0; bad options exit 2") {
@@ -802,7 +868,9 @@ TEST_CASE("http_server serves wrk's load without errors") {
 TEST_CASE("http_server with two worker threads serves every connection") {
     if (skip_without("curl")) return;
     site s;
-    server_process server(s.root.path(), {"--threads", "2"});
+    const char* mode = GENERATE("reuseport", "handoff");
+    INFO("--accept " << mode);
+    server_process server(s.root.path(), {"--threads", "2", "--accept", mode});
     for (int i = 0; i < 20; ++i) {
         const http_response r = curl({server.url("/medium.bin")});
         REQUIRE(r.status == 200);
@@ -815,6 +883,151 @@ TEST_CASE("http_server with two worker threads serves every connection") {
         CHECK(o.out.find("Non-2xx") == std::string::npos);
     }
     CHECK(server.stop() == 0);
+    const std::vector<long> served = served_per_worker(server.output());
+    REQUIRE(served.size() == 2);
+    CHECK(served[0] + served[1] >= 20); // the curls', and wrk's if it ran
+}
+
+// --accept handoff: worker 0 accepts and deals the connections round-robin to both workers.
+TEST_CASE("http_server --accept handoff serves many concurrent clients on both workers") {
+    site s;
+    server_process server(s.root.path(), {"--threads", "2", "--accept", "handoff"});
+    // Connected all at once, each with two requests in flight per round (one answered from
+    // memory, one spliced), read back in order and byte for byte.
+    constexpr int clients = 64;
+    std::vector<std::unique_ptr<client>> open;
+    for (int i = 0; i < clients; ++i)
+        open.push_back(std::make_unique<client>(server.port()));
+    const std::string two = "GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                            "GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int round = 0; round < 3; ++round) {
+        for (auto& c : open)
+            c->send(two);
+        for (auto& c : open) {
+            const http_response a = parse_response(c->read_response());
+            const http_response b = parse_response(c->read_response());
+            REQUIRE(a.status == 200);
+            REQUIRE(a.body == s.small);
+            REQUIRE(b.status == 200);
+            REQUIRE(b.body == s.medium);
+        }
+    }
+    open.clear();
+    if (have_program("curl")) {
+        // curl's parallel mode: 20 transfers at once, each on a connection of its own.
+        std::vector<std::string> args{"curl",
+                                      "-s",
+                                      "-S",
+                                      "--max-time",
+                                      "10",
+                                      "-Z",
+                                      "--parallel-max",
+                                      "20",
+                                      "-w",
+                                      "%{http_code} %{size_download}\n"};
+        std::string expected;
+        for (int i = 0; i < 20; ++i) {
+            const bool large = i % 2 == 1;
+            args.insert(args.end(),
+                        {"-o", "/dev/null", server.url(large ? "/large.bin" : "/medium.bin")});
+            expected += "200 " + std::to_string(large ? s.large.size() : s.medium.size()) + "\n";
+        }
+        const outcome o = run_program(args);
+        INFO(o.err);
+        CHECK(o.status == 0);
+        std::vector<std::string> lines;
+        for (std::size_t at = 0, end; (end = o.out.find('\n', at)) != std::string::npos;
+             at = end + 1)
+            lines.push_back(o.out.substr(at, end - at + 1));
+        std::sort(lines.begin(), lines.end()); // parallel transfers end in any order
+        std::vector<std::string> want;
+        for (std::size_t at = 0, end; (end = expected.find('\n', at)) != std::string::npos;
+             at = end + 1)
+            want.push_back(expected.substr(at, end - at + 1));
+        std::sort(want.begin(), want.end());
+        CHECK(lines == want);
+    }
+    REQUIRE(server.stop() == 0);
+    const std::vector<long> served = served_per_worker(server.output());
+    REQUIRE(served.size() == 2);
+    CHECK(served[0] + served[1] >= clients);
+    // Dealt in turn: the two counts differ by one at most.
+    CHECK(std::labs(served[0] - served[1]) <= 1);
+}
+
+TEST_CASE("http_server --accept handoff exits 0 on SIGTERM with clients connected") {
+    site s;
+    // A long idle timeout: every client below is still connected when the signal comes.
+    server_process server(s.root.path(),
+                          {"--threads", "2", "--accept", "handoff", "--idle-timeout-ms", "30000"});
+    const std::string small = "GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    std::vector<std::unique_ptr<client>> open;
+    auto connect = [&] { return open.emplace_back(std::make_unique<client>(server.port())).get(); };
+    for (int i = 0; i < 8; ++i)
+        (void)connect(); // silent
+    for (int i = 0; i < 8; ++i) {
+        client* c = connect(); // keep-alive, answered, then quiet
+        c->send(small);
+        REQUIRE(parse_response(c->read_response()).body == s.small);
+    }
+    for (int i = 0; i < 8; ++i)
+        connect()->send("GET /small.txt HTTP/1.1\r\nHo"); // half a head
+    // Many spliced answers pipelined, none read: the server's splice into the full socket is
+    // in flight, in a linked chain, when the signal comes.
+    std::string many;
+    for (int i = 0; i < 40; ++i)
+        many += "GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    std::vector<client*> stuck;
+    for (int i = 0; i < 8; ++i) {
+        client* c = connect();
+        ::send(c->fd(), many.data(), many.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        stuck.push_back(c);
+    }
+    for (int i = 0; i < 4; ++i) {
+        client* c = connect(); // a large answer on its way, barely read
+        c->send("GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+        stuck.push_back(c);
+    }
+    for (client* c : stuck) {
+        char buf[1000];
+        REQUIRE(::recv(c->fd(), buf, sizeof buf, 0) > 0); // its answer has started
+    }
+    for (int i = 0; i < 32; ++i)
+        (void)connect(); // a burst just before the signal: accepted, dealt, or still queued
+    const auto start = clock_type::now();
+    CHECK(server.stop() == 0);
+    CHECK(clock_type::now() - start < 5s);
+    for (auto& c : open)
+        CHECK(c->drained_to_close(5s));
+    const std::vector<long> served = served_per_worker(server.output());
+    REQUIRE(served.size() == 2);
+    CHECK(served[0] > 0);
+    CHECK(served[1] > 0);
+    CHECK(served[0] + served[1] >= 36); // all but the last burst, at least
+}
+
+// A file that shrinks under the server while it is cached: the splice that fills the pipe comes
+// up short, in the middle of a linked chain (head, fill, drain), and the kernel posts no CQE
+// for the steps after it. The connection must end at once, not hang, and SIGTERM still stop
+// the server.
+TEST_CASE("http_server ends a connection whose file shrank under it and still stops") {
+    site s;
+    server_process server(s.root.path(), {"--threads", "2", "--accept", "handoff",
+                                          "--idle-timeout-ms", "30000", "--cache-ttl-ms", "30000"});
+    client c(server.port());
+    const std::string request = "GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    c.send(request);
+    REQUIRE(parse_response(c.read_response()).body == s.medium); // cached, 64 KiB
+    s.root.write_file("medium.bin", s.medium.substr(0, 1000));   // same inode, shorter
+    c.send(request); // the same connection, so the same worker and its cache entry
+    const auto start = clock_type::now();
+    const std::string answer = c.read_to_end();
+    CHECK(clock_type::now() - start < 3s); // ended by the server, long before the idle timeout
+    CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(answer.size() < s.medium.size());
+    const auto stopping = clock_type::now();
+    CHECK(server.stop() == 0);
+    CHECK(clock_type::now() - stopping < 5s);
 }
 
 TEST_CASE("http_server sees a changed file within its cache time") {
