@@ -363,6 +363,7 @@ TEST_CASE("the driver runs inside a plain epoll loop that also serves a timer") 
     // EINTR (the embedding contract in the README covers both).
     bool timer_fired = false;
     int ring_wake_ups = 0;
+    std::atomic<ssize_t> written{0};
     std::thread writer;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
     while (!result && std::chrono::steady_clock::now() < deadline) {
@@ -381,9 +382,11 @@ TEST_CASE("the driver runs inside a plain epoll loop that also serves a timer") 
                 REQUIRE(::read(timer.get(), &ticks, sizeof ticks) == sizeof ticks);
                 timer_fired = true;
                 // The host's timer starts what feeds the tram task, later, from elsewhere.
-                writer = std::thread([fd = p.second.get()] {
+                // No Catch2 assertion on that thread: Catch2 is not thread-safe.
+                writer = std::thread([fd = p.second.get(), &written] {
                     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                    write_byte(fd);
+                    const char c = 'x';
+                    written = ::write(fd, &c, 1);
                 });
             } else {
                 ++ring_wake_ups;
@@ -392,6 +395,7 @@ TEST_CASE("the driver runs inside a plain epoll loop that also serves a timer") 
         }
     }
     if (writer.joinable()) writer.join();
+    CHECK(written.load() == 1);
     REQUIRE(result.has_value()); // before the deadline: the sleeping host was woken
     CHECK(result->value() == 1);
     CHECK(timer_fired);
