@@ -75,4 +75,19 @@ std::string path_from_env(const char* name) {
     return path;
 }
 
+std::vector<long> connections_per_worker(const std::string& output) {
+    const std::string prefix = "connections per worker:";
+    const std::size_t at = output.find(prefix);
+    INFO("the server's stdout: " << output);
+    REQUIRE(at != std::string::npos);
+    std::vector<long> counts;
+    const char* p = output.c_str() + at + prefix.size();
+    while (*p == ' ') {
+        char* end = nullptr;
+        counts.push_back(std::strtol(p, &end, 10));
+        p = end;
+    }
+    return counts;
+}
+
 } // namespace tram::test

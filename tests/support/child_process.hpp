@@ -21,6 +21,10 @@ struct child_outcome {
 [[nodiscard]] child_outcome run_child(const std::vector<std::string>& args, int stdout_fd = -1,
                                       std::chrono::seconds limit = std::chrono::seconds(30));
 
+/// The counts of the "connections per worker: N M ..." line that the example servers print at
+/// exit, in `output` (their stdout); fails the test when there is no such line.
+[[nodiscard]] std::vector<long> connections_per_worker(const std::string& output);
+
 /// The value of environment variable `name`, which meson test sets (a built program's path);
 /// throws when it is missing.
 [[nodiscard]] std::string path_from_env(const char* name);

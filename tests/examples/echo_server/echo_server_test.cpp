@@ -5,6 +5,8 @@
 // server that outlives a test is killed.
 #include <tram/runtime.hpp>
 
+#include "child_process.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -233,21 +235,7 @@ std::vector<int> idle_clients(std::uint16_t port, int count) {
     return fds;
 }
 
-// The counts of the "connections per worker: N M ..." line the server prints at exit.
-std::vector<int> served_per_worker(const std::string& output) {
-    const std::string prefix = "connections per worker:";
-    const std::size_t at = output.find(prefix);
-    INFO("stdout after the first line: " << output);
-    REQUIRE(at != std::string::npos);
-    std::vector<int> counts;
-    const char* p = output.c_str() + at + prefix.size();
-    while (*p == ' ') {
-        char* end = nullptr;
-        counts.push_back(static_cast<int>(std::strtol(p, &end, 10)));
-        p = end;
-    }
-    return counts;
-}
+using tram::test::connections_per_worker;
 
 } // namespace
 
@@ -270,7 +258,7 @@ TEST_CASE("with two SO_REUSEPORT workers, concurrent clients get their payloads 
     CHECK(server.error_text().empty());
     // The kernel picks a listener by a hash of the addresses: both get some (all 250 on one
     // would be a 2^-249 chance).
-    const std::vector<int> served = served_per_worker(server.rest_of_output());
+    const std::vector<long> served = connections_per_worker(server.rest_of_output());
     REQUIRE(served.size() == 2);
     CHECK(served[0] + served[1] == 250);
     CHECK(served[0] > 0);
@@ -285,8 +273,8 @@ TEST_CASE("with two workers and one acceptor handing connections off, clients ge
     server.signal(SIGTERM);
     CHECK(exited_with(server.wait(), 0));
     CHECK(server.error_text().empty());
-    const std::vector<int> served = served_per_worker(server.rest_of_output());
-    CHECK(served == std::vector<int>{125, 125});
+    const std::vector<long> served = connections_per_worker(server.rest_of_output());
+    CHECK(served == std::vector<long>{125, 125});
 }
 
 TEST_CASE("SIGTERM ends the server with exit 0 while clients are connected") {
@@ -303,7 +291,7 @@ TEST_CASE("SIGTERM ends the server with exit 0 while clients are connected") {
         CHECK(exited_with(status, 0));
         CHECK(server.error_text().empty());
         if (std::string(accept) == "handoff") {
-            CHECK(served_per_worker(server.rest_of_output()) == std::vector<int>{25, 25});
+            CHECK(connections_per_worker(server.rest_of_output()) == std::vector<long>{25, 25});
         }
         // Each client sees its connection end (end of stream or reset), not a hang.
         for (int fd : clients) {
@@ -345,7 +333,7 @@ TEST_CASE("SIGTERM while connections are still being handed off ends the server 
     CHECK(connected >= 100);
     CHECK(exited_with(status, 0));
     CHECK(server.error_text().empty());
-    const std::vector<int> served = served_per_worker(server.rest_of_output());
+    const std::vector<long> served = connections_per_worker(server.rest_of_output());
     REQUIRE(served.size() == 2);
     CHECK(served[0] + served[1] <= connected);
     // Round-robin from worker 0, which serves its own at once; worker 1's queued ones are

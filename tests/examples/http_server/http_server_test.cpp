@@ -342,21 +342,7 @@ struct site {
     }
 };
 
-// The counts of the "connections per worker: N M ..." line the server prints at exit.
-std::vector<long> served_per_worker(const std::string& output) {
-    const std::string prefix = "connections per worker:";
-    const std::size_t at = output.find(prefix);
-    INFO("stdout after the first line: " << output);
-    REQUIRE(at != std::string::npos);
-    std::vector<long> counts;
-    const char* p = output.c_str() + at + prefix.size();
-    while (*p == ' ') {
-        char* end = nullptr;
-        counts.push_back(std::strtol(p, &end, 10));
-        p = end;
-    }
-    return counts;
-}
+using tram::test::connections_per_worker;
 
 // Reported as skipped (exit code 77 under meson test) rather than passed, like a missing
 // kernel feature: `if (skip_without("curl")) return;`
@@ -373,13 +359,13 @@ TEST_CASE("http_server prints its address and exits 0 on SIGTERM and on SIGINT")
     server_process a(s.root.path());
     CHECK(a.port() != 0);
     CHECK(a.stop() == 0);
-    CHECK(served_per_worker(a.output()) == std::vector<long>{0});
+    CHECK(connections_per_worker(a.output()) == std::vector<long>{0});
     for (const char* mode : {"handoff", "reuseport"}) {
         INFO("--accept " << mode);
         server_process b(s.root.path(), {"--threads", "2", "--accept", mode});
         CHECK(b.running());
         CHECK(b.stop(SIGINT) == 0);
-        CHECK(served_per_worker(b.output()) == std::vector<long>{0, 0});
+        CHECK(connections_per_worker(b.output()) == std::vector<long>{0, 0});
     }
 }
 
@@ -883,7 +869,7 @@ TEST_CASE("http_server with two worker threads serves every connection") {
         CHECK(o.out.find("Non-2xx") == std::string::npos);
     }
     CHECK(server.stop() == 0);
-    const std::vector<long> served = served_per_worker(server.output());
+    const std::vector<long> served = connections_per_worker(server.output());
     REQUIRE(served.size() == 2);
     CHECK(served[0] + served[1] >= 20); // the curls', and wrk's if it ran
 }
@@ -948,7 +934,7 @@ TEST_CASE("http_server --accept handoff serves many concurrent clients on both w
         CHECK(lines == want);
     }
     REQUIRE(server.stop() == 0);
-    const std::vector<long> served = served_per_worker(server.output());
+    const std::vector<long> served = connections_per_worker(server.output());
     REQUIRE(served.size() == 2);
     CHECK(served[0] + served[1] >= clients);
     // Dealt in turn: the two counts differ by one at most.
@@ -999,7 +985,7 @@ TEST_CASE("http_server --accept handoff exits 0 on SIGTERM with clients connecte
     CHECK(clock_type::now() - start < 5s);
     for (auto& c : open)
         CHECK(c->drained_to_close(5s));
-    const std::vector<long> served = served_per_worker(server.output());
+    const std::vector<long> served = connections_per_worker(server.output());
     REQUIRE(served.size() == 2);
     CHECK(served[0] > 0);
     CHECK(served[1] > 0);
